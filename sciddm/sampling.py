@@ -43,6 +43,11 @@ class CountingDenoiser:
         return self.denoise(x, t)
 
 
+def _noise_source(path: GaussianPath, like: Tensor, context: dict[str, Tensor] | None,
+                  generator: torch.Generator | None) -> Callable[[], Tensor]:
+    return lambda: path.noise(like, context, generator)
+
+
 def solve(path: GaussianPath, solver: Solver, denoise: Callable[[Tensor, float], Tensor], x: Tensor, grid: Tensor,
           generator: torch.Generator | None = None, context: dict[str, Tensor] | None = None,
           denoise_final: bool = False, progress: bool = False) -> SampleResult:
@@ -55,7 +60,7 @@ def solve(path: GaussianPath, solver: Solver, denoise: Callable[[Tensor, float],
         if scalar_coefficients(path, s)[1] == 0.0:
             x = counted(x, t)
         else:
-            x = solver.step(path, counted, x, t, s, lambda: path.noise(x, context, generator))
+            x = solver.step(path, counted, x, t, s, _noise_source(path, x, context, generator))
     if denoise_final and scalar_coefficients(path, times[-1])[1] > 0.0:
         x = counted(x, times[-1])
     return SampleResult(x=x, nfe=counted.calls)

@@ -133,11 +133,6 @@ class GaussianPath:
         c0, c1 = self.prediction_coefficients(target, t, x_t)
         return c0 * x0 + c1 * eps
 
-    def eps_from_x0(self, x0: Tensor, x_t: Tensor, t: Tensor | float) -> Tensor:
-        r""":math:`\hat\varepsilon = (x_t - \alpha\hat x_0)/\sigma`, the form solvers use (finite at :math:`\alpha=0`)."""
-        alpha, sigma = self.coefficients(t, x_t)
-        return (x_t - alpha * x0) / sigma
-
     def prior(self, like: Tensor, context: dict[str, Tensor] | None = None,
               generator: torch.Generator | None = None, t: float | None = None) -> Tensor:
         r"""A draw of :math:`x_{t}` at ``t`` (default ``t_max``) ignoring the data: :math:`\sigma(t)\varepsilon`.

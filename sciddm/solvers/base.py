@@ -27,7 +27,7 @@ def scalar_coefficients(path: GaussianPath, t: float) -> tuple[float, float]:
 
 
 def scalar_derivatives(path: GaussianPath, t: float) -> tuple[float, float]:
-    """:math:`(\dot\alpha(t), \dot\sigma(t))` as Python floats, computed in float64."""
+    r""":math:`(\dot\alpha(t), \dot\sigma(t))` as Python floats, computed in float64."""
     tt = torch.tensor(t, dtype=torch.float64)
     return path.schedule.alpha_dot(tt).item(), path.schedule.sigma_dot(tt).item()
 
