@@ -14,13 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from sciddm.errors import ConfigError
 from sciddm.paths.gaussian import GaussianPath
+from sciddm.solvers import time_grid
 from sciddm.solvers.base import Solver, scalar_coefficients
+
+if TYPE_CHECKING:
+    from sciddm.fields import Context, Field
+
+Network = Callable[[dict[str, Tensor], Tensor, dict[str, Tensor]], dict[str, Tensor]]
 
 
 @dataclass
@@ -64,3 +72,80 @@ def solve(path: GaussianPath, solver: Solver, denoise: Callable[[Tensor, float],
     if denoise_final and scalar_coefficients(path, times[-1])[1] > 0.0:
         x = counted(x, times[-1])
     return SampleResult(x=x, nfe=counted.calls)
+
+
+@dataclass
+class Sampler:
+    """How to sample: the solver for continuous fields, the step count, the time grid and the end points.
+
+    ``solver`` names a continuous solver (:data:`sciddm.solvers.SOLVERS`); categorical fields use
+    ``categorical_solver``. ``t_max``/``t_min`` default to the schedule's. ``denoise_final`` adds one
+    evaluation at ``t_min`` when :math:`\\sigma(t_{\\min})>0` (see :func:`solve`).
+    """
+
+    solver: str = "dpmpp_2m"
+    steps: int = 50
+    grid: str = "log_snr"
+    t_max: float | None = None
+    t_min: float | None = None
+    denoise_final: bool = True
+    categorical_solver: str = "ancestral"
+
+    def grid_for(self, fields: dict[str, Field]) -> Tensor:
+        """The shared time grid, spaced by the first Gaussian field's schedule (uniform if there is none)."""
+        from sciddm.fields import GaussianField
+        from sciddm.schedules import LinearFlow
+
+        gaussian = [f for f in fields.values() if isinstance(f, GaussianField)]
+        schedule = gaussian[0].path.schedule if gaussian else LinearFlow()
+        kind = self.grid if gaussian else "uniform"
+        return time_grid(schedule, self.steps, kind, t_max=self.t_max, t_min=self.t_min)
+
+
+def sample_fields(network: Network, fields: dict[str, Field], template: dict[str, Tensor], context: Context,
+                  sampler: Sampler, generator: torch.Generator | None = None, progress: bool = False
+                  ) -> tuple[dict[str, Tensor], int]:
+    """Sample every field jointly with one ``network`` call per step; return ``(state, nfe)``.
+
+    ``template`` holds one tensor per field giving the shape (and dtype/device) of a draw; ``network`` maps
+    ``({name: network input}, t [B], context)`` to raw outputs. A solver with several evaluations per step
+    (Heun) is only allowed for a single continuous field, where it runs through :func:`solve`.
+    """
+    grid = sampler.grid_for(fields)
+    state = {name: field.prior(template[name], context, generator) for name, field in fields.items()}
+    batch = next(iter(state.values())).shape[0]
+    device = next(iter(state.values())).device
+
+    def outputs_at(current: dict[str, Tensor], t: float) -> dict[str, Tensor]:
+        t_batch = torch.full((batch,), t, device=device)
+        inputs = {name: field.network_input(current[name], t_batch) for name, field in fields.items()}
+        return network(inputs, t_batch, context)
+
+    solvers = {name: field.make_solver(sampler) for name, field in fields.items()}
+    if any(getattr(s, "evals_per_step", 1) > 1 for s in solvers.values()):
+        if len(fields) != 1:
+            raise ConfigError(f"solver {sampler.solver!r} needs several evaluations per step; joint states of "
+                              f"{len(fields)} fields need a single-evaluation solver (e.g. dpmpp_2m, ddim)")
+        ((name, field),) = fields.items()
+        result = solve(field.path, solvers[name],
+                       lambda x, t: field.denoised(outputs_at({name: x}, t)[name], x, t),
+                       state[name], grid, generator, context, sampler.denoise_final, progress)
+        return {name: field.finalize(result.x, context)}, result.nfe
+
+    for solver in solvers.values():
+        solver.reset()
+    nfe = 0
+    times = grid.tolist()
+    for t, s in tqdm(list(zip(times[:-1], times[1:], strict=True)), desc="sampling", disable=not progress,
+                     leave=False):
+        outputs = outputs_at(state, t)
+        nfe += 1
+        state = {name: field.update(solvers[name], state[name], t, s,
+                                    field.denoised(outputs[name], state[name], t), context, generator)
+                 for name, field in fields.items()}
+    if sampler.denoise_final and any(field.needs_final_denoise(times[-1]) for field in fields.values()):
+        outputs = outputs_at(state, times[-1])
+        nfe += 1
+        state = {name: field.final_estimate(state[name], outputs[name], times[-1])
+                 for name, field in fields.items()}
+    return {name: fields[name].finalize(x, context) for name, x in state.items()}, nfe
