@@ -1,0 +1,74 @@
+"""Denoisers for the ``mask`` field conditioned on the ``image``, and the plain UNet baseline.
+
+:class:`ConditionalSegmentationUNet` follows the core's denoiser contract
+``forward(x_t, t, context) -> {field: raw prediction}``: the noisy mask and an encoding of the image are
+concatenated along channels (the conditioning of MedSegDiff, Wu et al. 2023, and of the 3D PET/CT model that
+concatenates modalities and noise) and passed through a time-conditioned UNet.
+
+* Continuous variant (``categorical=False``): ``x_t["mask"]`` is [B, M, *spatial] (M = ``mask_channels``:
+  1 for a binary mask, K for an analog one-hot); the output has the same shape.
+* Categorical variant (``categorical=True``): ``x_t["mask"]`` is the noisy one-hot/probability tensor
+  [B, 1, *spatial, K] (K = ``mask_channels``); the output is logits of the same shape.
+
+:class:`SegmentationUNet` is the non-diffusion baseline on the same :class:`~domains.medseg.blocks.UNetBackbone`
+without the time embedding: ``forward(image) -> logits [B, K, *spatial]``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from domains.medseg.blocks import SinusoidalTimeEmbedding, UNetBackbone, conv, norm
+
+
+class ConditionEncoder(nn.Module):
+    """Two full-resolution convolutions mapping the C-channel image to ``out_channels`` features."""
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, groups: int):
+        super().__init__()
+        self.layers = nn.Sequential(conv(spatial_dims, in_channels, out_channels), norm(out_channels, groups),
+                                    nn.SiLU(), conv(spatial_dims, out_channels, out_channels))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.layers(image)
+
+
+class ConditionalSegmentationUNet(nn.Module):
+    """Time-conditioned UNet denoising ``x_t[field]`` given ``context[condition]`` (see the module docstring)."""
+
+    def __init__(self, spatial_dims: int = 2, image_channels: int = 1, mask_channels: int = 1,
+                 categorical: bool = False, base_channels: int = 16, channel_mults: tuple[int, ...] = (1, 2, 2),
+                 blocks_per_level: int = 1, time_dim: int = 128, condition_channels: int = 16, groups: int = 8,
+                 field: str = "mask", condition: str = "image"):
+        super().__init__()
+        self.categorical, self.field, self.condition = categorical, field, condition
+        self.time_embedding = SinusoidalTimeEmbedding(time_dim)
+        self.encoder = ConditionEncoder(spatial_dims, image_channels, condition_channels, groups)
+        self.unet = UNetBackbone(spatial_dims, mask_channels + condition_channels, mask_channels, base_channels,
+                                 tuple(channel_mults), blocks_per_level, time_dim, groups)
+
+    def forward(self, x_t: dict[str, torch.Tensor], t: torch.Tensor,
+                context: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        mask = x_t[self.field]
+        if self.categorical:  # [B, 1, *spatial, K] -> [B, K, *spatial]
+            mask = mask.squeeze(1).movedim(-1, 1)
+        features = torch.cat([mask, self.encoder(context[self.condition])], dim=1)
+        out = self.unet(features, self.time_embedding(t))
+        if self.categorical:
+            out = out.movedim(1, -1).unsqueeze(1)
+        return {self.field: out}
+
+
+class SegmentationUNet(nn.Module):
+    """Plain UNet baseline: image [B, C, *spatial] -> class logits [B, K, *spatial] (K = ``num_classes``)."""
+
+    def __init__(self, spatial_dims: int = 2, image_channels: int = 1, num_classes: int = 2,
+                 base_channels: int = 16, channel_mults: tuple[int, ...] = (1, 2, 2), blocks_per_level: int = 1,
+                 groups: int = 8):
+        super().__init__()
+        self.unet = UNetBackbone(spatial_dims, image_channels, num_classes, base_channels, tuple(channel_mults),
+                                 blocks_per_level, None, groups)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.unet(image)
