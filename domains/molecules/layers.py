@@ -1,0 +1,105 @@
+"""Building blocks shared by the molecule denoisers: time embedding, masks, input embedding, output heads."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+FIELD_NAMES = ("pos", "atom_types", "charges", "bonds")
+
+
+def mlp(*sizes: int, final_activation: bool = False) -> nn.Sequential:
+    """Linear layers with SiLU in between (and after the last one if ``final_activation``)."""
+    layers = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if k < len(sizes) - 2 or final_activation:
+            layers.append(nn.SiLU())
+    return nn.Sequential(*layers)
+
+
+class SinusoidalTimeEmbedding(nn.Module):
+    """t in [0, 1] -> [sin(s t w_k), cos(s t w_k)], w_k = max_period^(-k / (dim/2)), s = ``scale``
+    (Vaswani et al., 2017; the DDPM convention of feeding ``1000 t``)."""
+
+    def __init__(self, dim: int = 64, scale: float = 1000.0, max_period: float = 10000.0):
+        super().__init__()
+        half = dim // 2
+        self.register_buffer("frequencies", torch.exp(-math.log(max_period) * torch.arange(half) / half))
+        self.scale = scale
+
+    def forward(self, t: Tensor) -> Tensor:
+        angles = self.scale * t[:, None].float() * self.frequencies[None, :]
+        return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def pair_mask(node_mask: Tensor) -> Tensor:
+    """[B, N, N] bool: both atoms real and distinct (a fully connected graph within each molecule)."""
+    eye = torch.eye(node_mask.shape[1], dtype=torch.bool, device=node_mask.device)
+    return node_mask[:, :, None] & node_mask[:, None, :] & ~eye
+
+
+def masked_mean(x: Tensor, node_mask: Tensor) -> Tensor:
+    """Mean of ``x`` [B, N, D] over the real atoms, shape [B, 1, D]."""
+    weights = node_mask.to(x.dtype).unsqueeze(-1)
+    return (x * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+
+
+def symmetrise(x: Tensor) -> Tensor:
+    """(x + x^T) / 2 over the two atom axes of an edge tensor [B, N, N, ...]."""
+    return 0.5 * (x + x.transpose(1, 2))
+
+
+class InputEmbedding(nn.Module):
+    """Invariant node features from (noisy) atom-type and charge distributions and the time; edge features
+    from the (noisy, symmetrised) bond distribution."""
+
+    def __init__(self, num_atom_types: int, num_charges: int, num_bond_types: int, hidden_dim: int,
+                 edge_dim: int, time_dim: int):
+        super().__init__()
+        self.time = SinusoidalTimeEmbedding(time_dim)
+        self.node = mlp(num_atom_types + num_charges + time_dim, hidden_dim, hidden_dim)
+        self.edge = mlp(num_bond_types, edge_dim, edge_dim)
+
+    def forward(self, x_t: dict[str, Tensor], t: Tensor) -> tuple[Tensor, Tensor]:
+        atoms = x_t["atom_types"]
+        time = self.time(t)[:, None, :].expand(atoms.shape[0], atoms.shape[1], -1)
+        h = self.node(torch.cat([atoms, x_t["charges"], time.to(atoms.dtype)], dim=-1))
+        return h, self.edge(symmetrise(x_t["bonds"]))
+
+
+class OutputHeads(nn.Module):
+    """Raw outputs: positions (equivariant), logits for atom types and charges (invariant, per atom) and
+    bonds (invariant, symmetric in i, j).
+
+    Positions: the final coordinates ``x_L`` moved so that their mean over real atoms equals that of the input
+    ``x_t`` (translation-equivariant, zero-CoM when the input is); with ``predict_displacement`` instead the
+    zero-CoM displacement ``x_L - x_t`` (translation-invariant). Padding entries are zero.
+    """
+
+    def __init__(self, num_atom_types: int, num_charges: int, num_bond_types: int, hidden_dim: int,
+                 edge_dim: int, predict_displacement: bool = False):
+        super().__init__()
+        self.atom_types = mlp(hidden_dim, hidden_dim, num_atom_types)
+        self.charges = mlp(hidden_dim, hidden_dim, num_charges)
+        self.bonds = mlp(edge_dim + hidden_dim + 1, edge_dim, num_bond_types)
+        self.predict_displacement = predict_displacement
+
+    def forward(self, h: Tensor, e: Tensor, x: Tensor, x_t: Tensor, node_mask: Tensor) -> dict[str, Tensor]:
+        mask = node_mask.unsqueeze(-1).to(h.dtype)
+        if self.predict_displacement:
+            delta = x - x_t
+            pos = delta - masked_mean(delta, node_mask)
+        else:
+            pos = x - masked_mean(x, node_mask) + masked_mean(x_t, node_mask)
+        distance = (x[:, :, None] - x[:, None, :]).norm(dim=-1, keepdim=True)
+        pair = torch.cat([e, h[:, :, None] + h[:, None, :], distance], dim=-1)
+        pairs = pair_mask(node_mask).unsqueeze(-1).to(h.dtype)
+        return {
+            "pos": pos * mask,
+            "atom_types": self.atom_types(h) * mask,
+            "charges": self.charges(h) * mask,
+            "bonds": symmetrise(self.bonds(pair)) * pairs,
+        }
