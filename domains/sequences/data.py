@@ -130,11 +130,17 @@ def package_file(package: str, relative: str) -> Path:
     return Path(spec.submodule_search_locations[0]) / relative
 
 
-def load_ars(path: str | Path | None = None, pseudocount: float = 1.0) -> SequenceSet:
-    """The ARS1 library with log2-enrichment labels (formula in the module docstring)."""
+def load_ars(
+    path: str | Path | None = None, pseudocount: float = 1.0, max_rows: int | None = None
+) -> SequenceSet:
+    """The ARS1 library with log2-enrichment labels (formula in the module docstring).
+
+    ``max_rows`` reads only the first rows of the file (quick experiments); the totals ``S``, ``L`` and ``n``
+    of the label are then those of the rows read.
+    """
     path = Path(path) if path else package_file("logomaker", "examples/datafiles/ars_sequences.txt.gz")
     try:
-        table = pd.read_csv(path, sep="\t", comment="#", dtype={"sequence": str})
+        table = pd.read_csv(path, sep="\t", comment="#", dtype={"sequence": str}, nrows=max_rows)
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise DataError(path, f"cannot read the ARS table ({error})") from None
     missing = {"library_ct", "selected_ct", "sequence"} - set(table.columns)
