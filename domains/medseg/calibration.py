@@ -46,7 +46,9 @@ def error_rate_by_bin(uncertainty: np.ndarray, errors: np.ndarray, n_bins: int =
 
 def uncertainty_calibration(uncertainty: np.ndarray, prediction: np.ndarray, reference: np.ndarray,
                             n_bins: int = 10) -> dict:
-    """AUROC of ``uncertainty`` for the errors ``prediction != reference``, the overall error rate and the bins."""
+    """AUROC of ``uncertainty`` for the errors ``prediction != reference``, the overall error rate and the bins
+    (keys ``bin_edges``, ``bin_counts``, ``bin_error_rate``)."""
     errors = np.asarray(prediction) != np.asarray(reference)
+    bins = error_rate_by_bin(uncertainty, errors, n_bins)
     return {"auroc": auroc(uncertainty, errors), "error_rate": float(errors.mean()),
-            **error_rate_by_bin(uncertainty, errors, n_bins)}
+            **{f"bin_{name}": value for name, value in bins.items()}}

@@ -7,6 +7,7 @@ spacing in millimetres (the header's ``pixdim``, i.e. ``nibabel``'s ``header.get
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import nibabel as nib
 import numpy as np
 
 from sciddm.errors import DataError
-from sciddm.io import atomic_path
+from sciddm.io import atomic_write
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -68,8 +69,11 @@ def write_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray, spacing:
     image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
     if spacing is not None:
         image.header.set_zooms(tuple(spacing) + image.header.get_zooms()[len(spacing):])
-    with atomic_path(path) as tmp:
-        nib.save(image, str(tmp))
+    payload = image.to_bytes()  # serialised in memory: the ".nii.gz" double suffix needs no temporary name
+    if str(path).endswith(".gz"):
+        payload = gzip.compress(payload, compresslevel=6)
+    with atomic_write(path, "wb") as handle:
+        handle.write(payload)
 
 
 def check_same_grid(image: Volume, mask: Volume, image_path: str | Path, mask_path: str | Path,
