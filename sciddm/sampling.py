@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from sciddm.errors import ConfigError
+from sciddm.errors import ConfigError, choose
 from sciddm.paths.gaussian import GaussianPath
 from sciddm.solvers import time_grid
 from sciddm.solvers.base import Solver, scalar_coefficients
@@ -90,6 +90,15 @@ class Sampler:
     t_min: float | None = None
     denoise_final: bool = True
     categorical_solver: str = "ancestral"
+
+    def __post_init__(self) -> None:
+        from sciddm.solvers import SOLVERS
+        from sciddm.solvers.grids import GRIDS
+
+        choose(self.solver, SOLVERS, "solver")
+        choose(self.grid, GRIDS, "time grid")
+        if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 1:
+            raise ConfigError(f"steps must be an integer >= 1, got {self.steps!r}")
 
     def grid_for(self, fields: dict[str, Field]) -> Tensor:
         """The shared time grid, spaced by the first Gaussian field's schedule (uniform if there is none)."""

@@ -1,0 +1,130 @@
+"""The ``sciddm`` command.
+
+* ``sciddm fit|validate|test|predict --config FILE`` : LightningCLI; classes are chosen by ``class_path``,
+  ``--print_config`` prints the resolved configuration.
+* ``sciddm sample --config FILE --ckpt_path CKPT --num_samples N [--solver S --steps K --output PATH]`` :
+  sample a trained model through ``Trainer.predict`` and write the domain's format, a picture and metrics.
+* ``sciddm evaluate DOMAIN FILE [--reference FILE]`` : one JSON object of metrics on stdout.
+
+User mistakes (bad files, unknown names, wrong types) print ``error: <message>`` on one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sciddm.errors import DataError, SciDDMError
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def pop_option(argv: list[str], name: str) -> tuple[list[str], str | None]:
+    """Remove ``--name VALUE`` or ``--name=VALUE`` from ``argv``; return the rest and the value."""
+    rest, value, i = [], None, 0
+    while i < len(argv):
+        if argv[i] == name and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+            continue
+        if argv[i].startswith(name + "="):
+            value = argv[i].split("=", 1)[1]
+        else:
+            rest.append(argv[i])
+        i += 1
+    return rest, value
+
+
+def run_lightning(command: str, argv: Sequence[str]) -> int:
+    """``fit``/``validate``/``test``/``predict``: parse with LightningCLI, then call the Trainer method.
+
+    ``--ckpt_path`` resumes training (``fit``) or selects the weights to evaluate; checkpoints are read with
+    ``weights_only=True``.
+    """
+    from sciddm.checkpoints import build_cli
+
+    args, ckpt_path = pop_option(list(argv), "--ckpt_path")
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise DataError(ckpt_path, "checkpoint not found")
+    cli = build_cli(args)
+    if any(a == "--print_config" or a.startswith("--print_config=") for a in args):
+        return 0
+    getattr(cli.trainer, command)(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
+    return 0
+
+
+def run_sample(argv: Sequence[str]) -> int:
+    from sciddm.checkpoints import sample_to_files
+
+    parser = argparse.ArgumentParser(prog="sciddm sample", description="Sample a trained model.")
+    parser.add_argument("--config", required=True, help="the training config (YAML)")
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by 'sciddm fit'")
+    parser.add_argument("--num_samples", type=int, default=100)
+    parser.add_argument("--solver", default=None, help="continuous solver (default: the config's)")
+    parser.add_argument("--steps", type=int, default=None, help="solver steps (default: the config's)")
+    parser.add_argument("--grid", default=None, help="time grid: uniform, log_snr or edm")
+    parser.add_argument("--batch_size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", required=True, help="output file; its picture and metrics go beside it")
+    args = parser.parse_args(argv)
+    written = sample_to_files(args.config, args.ckpt_path, args.num_samples, Path(args.output), solver=args.solver,
+                              steps=args.steps, grid=args.grid, batch_size=args.batch_size, seed=args.seed)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def run_evaluate(argv: Sequence[str]) -> int:
+    from sciddm.evaluation import available_evaluators, evaluate
+
+    parser = argparse.ArgumentParser(prog="sciddm evaluate", description="Score a file of samples.")
+    parser.add_argument("domain", help=f"one of: {', '.join(available_evaluators())}")
+    parser.add_argument("file")
+    parser.add_argument("--reference", default=None, help="reference samples (e.g. held-out data)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="domain-specific option (repeatable); values are parsed as JSON when possible")
+    args = parser.parse_args(argv)
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SciDDMError(f"--option expects KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    print(json.dumps(evaluate(args.domain, args.file, args.reference, **options), sort_keys=True))
+    return 0
+
+
+COMMANDS = {"sample": run_sample, "evaluate": run_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    try:
+        if command in LIGHTNING_COMMANDS:
+            return run_lightning(command, rest)
+        if command in COMMANDS:
+            return COMMANDS[command](rest)
+        return _fail(f"unknown command {command!r}; choose one of: "
+                     f"{', '.join((*LIGHTNING_COMMANDS, *COMMANDS))}")
+    except SciDDMError as error:
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Lightning integration: the generic diffusion module, the datamodule base class and the CLI glue."""
+
+from sciddm.lightning.data import DiffusionDataModule
+from sciddm.lightning.module import DiffusionModule
+
+__all__ = ["DiffusionDataModule", "DiffusionModule"]

@@ -1,0 +1,163 @@
+"""``DiffusionModule``: trains any set of fields with any denoiser network, samples through ``predict``.
+
+Training minimises :math:`\\sum_f w_f\\,\\mathbb E_{t,x_0,x_t}[\\ell_f]` with one shared time per sample and
+one network call serving every field. An exponential moving average (EMA) of the weights is kept and used for
+validation, sampling and prediction. Scaling out is the Trainer's job: ``Trainer(strategy="ddp"|"fsdp",
+devices=..., num_nodes=...)`` for training; ``predict`` shards sample requests over devices, and each request
+batch seeds its own generator from its first index, so results do not depend on the device count.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from sciddm.errors import ConfigError, TrainingError
+from sciddm.fields import Context, Field
+from sciddm.sampling import Sampler, sample_fields
+from sciddm.timesampling import sample_times
+
+
+class DiffusionModule(pl.LightningModule):
+    """Generic diffusion/flow training and sampling over named fields.
+
+    Args:
+        network: denoiser ``forward(x_t: dict, t: Tensor[B], context: dict) -> dict`` (raw outputs per field).
+        fields: the generated fields by name (keys must match the batch and the network outputs).
+        time_sampling: ``uniform``, ``logit_normal`` or ``antithetic`` (see :mod:`sciddm.timesampling`).
+        lr, weight_decay, warmup_steps: AdamW with linear warm-up.
+        ema_decay: EMA decay per optimiser step; ``None`` or 0 disables the EMA.
+        sampler: solver, steps and grid for validation sampling and ``predict``.
+        val_num_samples: samples drawn and scored by the datamodule's metrics at each validation epoch end.
+        seed: base seed of validation noise and of sample generators (same seed, same samples).
+    """
+
+    def __init__(self, network: nn.Module, fields: dict[str, Field], time_sampling: str = "uniform",
+                 lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
+                 ema_decay: float | None = 0.999, sampler: Sampler | None = None, val_num_samples: int = 0,
+                 seed: int = 0):
+        super().__init__()
+        if not fields:
+            raise ConfigError("DiffusionModule needs at least one field")
+        sample_times(time_sampling, 1)  # validates the name early
+        self.network = network
+        self.fields = dict(fields)
+        self.time_sampling = time_sampling
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_steps = warmup_steps
+        self.sampler = sampler or Sampler()
+        self.val_num_samples = val_num_samples
+        self.seed = seed
+        self.ema = (AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+                    if ema_decay else None)
+        t_ranges = [f.t_range for f in self.fields.values()]
+        self.t_min, self.t_max = max(r[0] for r in t_ranges), min(r[1] for r in t_ranges)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def sampling_network(self) -> nn.Module:
+        """The EMA weights when kept, otherwise the live network."""
+        return self.ema.module if self.ema is not None else self.network
+
+    def split_batch(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Context]:
+        """Separate the generated fields from the context of a batch."""
+        missing = [name for name in self.fields if name not in batch]
+        if missing:
+            raise ConfigError(f"batch has no field(s) {missing}; it has {sorted(batch)}")
+        return ({k: v for k, v in batch.items() if k in self.fields},
+                {k: v for k, v in batch.items() if k not in self.fields})
+
+    def diffusion_loss(self, network: nn.Module, batch: dict[str, Tensor],
+                       generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total weighted loss and per-field mean losses for one batch."""
+        x0, context = self.split_batch(batch)
+        size = next(iter(x0.values())).shape[0]
+        t = sample_times(self.time_sampling, size, self.t_min, self.t_max, generator, self.device)
+        corrupted = {name: field.corrupt(x0[name], t, context, generator) for name, field in self.fields.items()}
+        inputs = {name: field.network_input(corrupted[name][0], t) for name, field in self.fields.items()}
+        outputs = network(inputs, t, context)
+        per_field = {name: field.loss(outputs[name], x0[name], *corrupted[name], t, context).mean()
+                     for name, field in self.fields.items()}
+        total = sum(self.fields[name].weight * value for name, value in per_field.items())
+        return total, per_field
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss, per_field = self.diffusion_loss(self.network, batch)
+        if not torch.isfinite(loss):
+            parts = ", ".join(f"{k}={v.item():.4g}" for k, v in per_field.items())
+            raise TrainingError(f"training loss is {loss.item()} at step {self.global_step} ({parts}); "
+                                "lower the learning rate or check the data for NaN/inf values")
+        size = next(iter(batch.values())).shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        for name, value in per_field.items():
+            self.log(f"train/loss_{name}", value, batch_size=size)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.network)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.warmup_steps <= 0:
+            return optimizer
+        warmup = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / self.warmup_steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+
+    # ------------------------------------------------------------------ validation
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        generator = torch.Generator(device=self.device).manual_seed(self.seed + batch_idx)
+        loss, per_field = self.diffusion_loss(self.sampling_network, batch, generator)
+        size = next(iter(batch.values())).shape[0]
+        self.log("val/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
+        for name, value in per_field.items():
+            self.log(f"val/loss_{name}", value, batch_size=size, sync_dist=True)
+        return loss
+
+    def on_validation_epoch_end(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.val_num_samples <= 0 or datamodule is None or self.trainer.sanity_checking:
+            return
+        samples, context, _ = self.sample_from(datamodule, self.val_num_samples, seed=self.seed)
+        for name, value in datamodule.evaluate_samples(samples, context).items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                self.log(f"val/{name}", float(value), sync_dist=True)
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, template: dict[str, Tensor], context: Context, sampler: Sampler | None = None,
+               generator: torch.Generator | None = None, progress: bool = False) -> tuple[dict[str, Tensor], int]:
+        """Draw one sample per row of ``template`` with the EMA network; return ``(samples, nfe)``."""
+        network = self.sampling_network
+        was_training = network.training
+        network.eval()
+        try:
+            return sample_fields(network, self.fields, template, context, sampler or self.sampler, generator,
+                                 progress)
+        finally:
+            network.train(was_training)
+
+    def sample_from(self, datamodule, num_samples: int, seed: int = 0, sampler: Sampler | None = None,
+                    progress: bool = False) -> tuple[dict[str, Tensor], Context, int]:
+        """Sample ``num_samples`` with shapes and context drawn from ``datamodule.sample_template``."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        template, context = datamodule.sample_template(num_samples, generator)
+        template = {k: v.to(self.device) for k, v in template.items()}
+        context = {k: v.to(self.device) for k, v in context.items()}
+        samples, nfe = self.sample(template, context, sampler, generator, progress)
+        return samples, context, nfe
+
+    def predict_step(self, batch: Tensor, batch_idx: int) -> dict[str, Any]:
+        """Sample for a batch of request indices; the generator is seeded by the first index of the batch."""
+        first = int(batch[0])
+        samples, context, nfe = self.sample_from(self.trainer.datamodule, len(batch), seed=self.seed + first)
+        return {"index": batch.cpu(), "samples": {k: v.cpu() for k, v in samples.items()},
+                "context": {k: v.cpu() for k, v in context.items()}, "nfe": nfe}
