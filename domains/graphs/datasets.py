@@ -30,6 +30,7 @@ import torch
 from networkx.generators.atlas import graph_atlas_g
 
 from domains.graphs import generators, molecular
+from domains.graphs.convert import relabel
 from sciddm.errors import choose
 
 
@@ -86,7 +87,8 @@ def named_graphs() -> dict[str, nx.Graph]:
 
 
 def load_dataset(name: str, seed: int = 0, limit: int | None = None) -> GraphSplits:
-    """The graphs and splits of data set ``name`` (see the module table); ``limit`` caps molecular sets."""
+    """The graphs and splits of data set ``name`` (see the module table), with ``type`` attributes filled in;
+    ``limit`` caps molecular sets."""
     builders = {
         "community_small": lambda: gdss_split(generators.community_small(seed=seed), seed),
         "grid": lambda: gdss_split(generators.grid(), seed),
@@ -96,7 +98,9 @@ def load_dataset(name: str, seed: int = 0, limit: int | None = None) -> GraphSpl
         "qm9": lambda: _qm9(seed, limit),
         "moses": lambda: _moses(limit),
     }
-    return choose(name, builders, "graph data set")()
+    splits = choose(name, builders, "graph data set")()
+    train, val, test = ([relabel(g) for g in part] for part in (splits.train, splits.val, splits.test))
+    return GraphSplits(train, val, test, splits.atoms)
 
 
 def _qm9(seed: int, limit: int | None) -> GraphSplits:

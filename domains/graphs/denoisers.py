@@ -1,0 +1,152 @@
+"""A DiGress-style graph transformer (Vignac et al. 2023) over node, edge and global features.
+
+Contract: ``forward(x_t, t, context)`` with ``x_t["nodes"]`` [B, N, K_nodes] and ``x_t["edges"]``
+[B, N, N, K_edges] (noisy one-hot / probability tensors as float; edge class 0 = no edge), ``t`` [B] in [0, 1]
+and ``context["node_mask"]`` [B, N] bool; returns raw node logits [B, N, K_nodes] and edge logits
+[B, N, N, K_edges], symmetric in the two node axes. Padded nodes and the diagonal get zero logits.
+
+One layer (our reading of DiGress's ``XEyTransformerLayer``): per head and channel, the attention score of
+``i -> j`` is ``(q_i * k_j / sqrt(d)) * (1 + W1 e_ij) + W2 e_ij``; this score tensor, modulated by the global
+vector ``y`` (FiLM), is the new edge feature; a softmax over ``j`` (real nodes only) weights ``v_j`` to give
+the new node feature, also FiLM-modulated by ``y``; ``y`` is updated from itself and masked mean / max pools
+of nodes and edges. Residuals, layer norms and feed-forward blocks follow each update. The global input is a
+sinusoidal embedding of ``t`` plus optional cycle and spectral graph features; nodes get the matching node
+features (:mod:`domains.graphs.features`). Every operation is applied per node, per pair or pooled over
+nodes, so the network is permutation equivariant.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from domains.graphs.features import cycle_features, spectral_features
+
+
+def time_embedding(t: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
+    """[B, dim] sinusoidal embedding of ``t`` in [0, 1]: ``sin / cos(t * w_k)``, ``w_k`` geometric from 1 to
+    ``max_period``."""
+    half = dim // 2
+    freqs = torch.exp(torch.linspace(0, math.log(max_period), half, device=t.device, dtype=t.dtype))
+    angles = t[:, None] * freqs[None]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.SiLU(), nn.Linear(d_hidden, d_out))
+
+
+def _pool(h: torch.Tensor, mask: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Masked mean and max over ``dims``: [B, 2 C]."""
+    m = mask[..., None].to(h.dtype)
+    mean = (h * m).sum(dims) / m.sum(dims).clamp_min(1)
+    largest = h.masked_fill(~mask[..., None], -1e4).amax(dims)
+    return torch.cat([mean, largest * (m.sum(dims) > 0)], dim=-1)
+
+
+class GraphTransformerLayer(nn.Module):
+    """One node/edge/global update (see the module docstring)."""
+
+    def __init__(self, node_dim: int, edge_dim: int, global_dim: int, num_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if node_dim % num_heads:
+            raise ValueError(f"node_dim={node_dim} must be divisible by num_heads={num_heads}")
+        self.heads = num_heads
+        self.qkv = nn.Linear(node_dim, 3 * node_dim)
+        self.edge_film = nn.Linear(edge_dim, 2 * node_dim)
+        self.global_edge_film = nn.Linear(global_dim, 2 * node_dim)
+        self.global_node_film = nn.Linear(global_dim, 2 * node_dim)
+        self.node_out = nn.Linear(node_dim, node_dim)
+        self.edge_out = nn.Linear(node_dim, edge_dim)
+        self.global_out = _mlp(global_dim + 2 * node_dim + 2 * edge_dim, global_dim, global_dim)
+        self.node_ff, self.edge_ff, self.global_ff = (_mlp(d, 2 * d, d) for d in (node_dim, edge_dim, global_dim))
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for d in (node_dim, edge_dim, global_dim) * 2)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
+        b, n, dx = x.shape
+        pair = mask[:, :, None] & mask[:, None, :]
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, dx // self.heads).unbind(2)
+        scores = q[:, :, None] * k[:, None, :] / math.sqrt(dx // self.heads)  # [B, N, N, H, D]
+        e_mul, e_add = self.edge_film(e).view(b, n, n, 2, self.heads, -1).unbind(3)
+        scores = scores * (1 + e_mul) + e_add
+        y_mul, y_add = self.global_edge_film(y).chunk(2, dim=-1)
+        new_e = scores.flatten(-2) * (1 + y_mul[:, None, None]) + y_add[:, None, None]
+        weights = torch.softmax(scores.masked_fill(~mask[:, None, :, None, None], -1e9), dim=2)
+        attended = (weights * v[:, None]).sum(2).flatten(-2)
+        y_mul, y_add = self.global_node_film(y).chunk(2, dim=-1)
+        new_x = attended * (1 + y_mul[:, None]) + y_add[:, None]
+        new_y = self.global_out(torch.cat([y, _pool(x, mask, (1,)), _pool(e, pair, (1, 2))], dim=-1))
+
+        x = self.norms[0](x + self.drop(self.node_out(new_x)))
+        e = self.norms[1](e + self.drop(self.edge_out(new_e)))
+        y = self.norms[2](y + self.drop(new_y))
+        x = self.norms[3](x + self.drop(self.node_ff(x))) * mask[..., None]
+        e = self.norms[4](e + self.drop(self.edge_ff(e))) * pair[..., None]
+        y = self.norms[5](y + self.drop(self.global_ff(y)))
+        return x, e, y
+
+
+class GraphTransformer(nn.Module):
+    """Denoiser for graphs with categorical node and edge types.
+
+    Args:
+        num_node_types, num_edge_types: alphabet sizes (edge class 0 = no edge).
+        node_dim, edge_dim, global_dim: hidden widths; ``node_dim`` divisible by ``num_heads``.
+        num_layers, num_heads, dropout: transformer depth, heads, dropout.
+        time_dim: width of the sinusoidal time embedding.
+        cycle_features, spectral_features: add the structural features of :mod:`domains.graphs.features`,
+            computed on the noisy adjacency ``1 - p(no edge)``.
+        num_eigenvalues: how many Laplacian eigenvalues the spectral features keep.
+        node_field, edge_field: names of the two fields in ``x_t`` and in the output.
+    """
+
+    def __init__(self, num_node_types: int = 1, num_edge_types: int = 2, node_dim: int = 64, edge_dim: int = 32,
+                 global_dim: int = 64, num_layers: int = 4, num_heads: int = 4, dropout: float = 0.0,
+                 time_dim: int = 32, cycle_features: bool = True, spectral_features: bool = True,
+                 num_eigenvalues: int = 5, node_field: str = "nodes", edge_field: str = "edges"):
+        super().__init__()
+        self.node_field, self.edge_field = node_field, edge_field
+        self.use_cycles, self.use_spectral = cycle_features, spectral_features
+        self.num_eigenvalues, self.time_dim = num_eigenvalues, time_dim
+        extra_nodes = 2 * cycle_features + 3 * spectral_features
+        extra_global = 2 * cycle_features + (num_eigenvalues + 1) * spectral_features
+        self.node_in = _mlp(num_node_types + extra_nodes, node_dim, node_dim)
+        self.edge_in = _mlp(num_edge_types, edge_dim, edge_dim)
+        self.global_in = _mlp(time_dim + extra_global, global_dim, global_dim)
+        self.layers = nn.ModuleList(GraphTransformerLayer(node_dim, edge_dim, global_dim, num_heads, dropout)
+                                    for _ in range(num_layers))
+        self.node_head = _mlp(node_dim, node_dim, num_node_types)
+        self.edge_head = _mlp(edge_dim, edge_dim, num_edge_types)
+
+    def _structure(self, edges: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        adj = 1 - edges[..., 0]
+        node, graph = [], []
+        if self.use_cycles:
+            n_feat, g_feat = cycle_features(adj, mask)
+            node.append(torch.log1p(n_feat))
+            graph.append(torch.log1p(g_feat))
+        if self.use_spectral:
+            n_feat, g_feat = spectral_features(adj.double(), mask, self.num_eigenvalues)
+            node.append(n_feat.to(adj.dtype))
+            graph.append(g_feat.to(adj.dtype))
+        return node, graph
+
+    def forward(self, x_t: dict[str, torch.Tensor], t: torch.Tensor,
+                context: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        nodes, edges = x_t[self.node_field], x_t[self.edge_field]
+        mask = context["node_mask"].bool()
+        n = nodes.shape[1]
+        pair = mask[:, :, None] & mask[:, None, :] & ~torch.eye(n, dtype=torch.bool, device=mask.device)
+        node_extra, graph_extra = self._structure(edges, mask)
+        x = self.node_in(torch.cat([nodes, *node_extra], dim=-1)) * mask[..., None]
+        e = self.edge_in(edges)
+        e = (e + e.transpose(1, 2)) / 2 * pair[..., None]
+        y = self.global_in(torch.cat([time_embedding(t.to(nodes.dtype), self.time_dim), *graph_extra], dim=-1))
+        for layer in self.layers:
+            x, e, y = layer(x, e, y, mask)
+        edge_logits = self.edge_head(e)
+        edge_logits = (edge_logits + edge_logits.transpose(1, 2)) / 2 * pair[..., None]
+        return {self.node_field: self.node_head(x) * mask[..., None], self.edge_field: edge_logits}
