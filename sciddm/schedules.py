@@ -41,13 +41,13 @@ class Schedule(ABC):
         return 2.0 * (torch.log(self.alpha(t)) - torch.log(self.sigma(t)))
 
     def t_from_log_snr(self, log_snr: Tensor) -> Tensor:
-        r"""Inverse of :meth:`log_snr` on ``[t_min, t_max]``, by bisection (schedules override with closed forms).
+        r"""Inverse of :meth:`log_snr` on ``[0, 1]``, by bisection (schedules override with closed forms).
 
         :math:`\lambda` is strictly decreasing, so 60 halvings in float64 pin ``t`` to machine precision.
         """
         target = torch.as_tensor(log_snr, dtype=torch.float64)
-        lo = torch.full_like(target, self.t_min)
-        hi = torch.full_like(target, self.t_max)
+        lo = torch.zeros_like(target)
+        hi = torch.ones_like(target)
         for _ in range(60):
             mid = 0.5 * (lo + hi)
             above = self.log_snr(mid) > target

@@ -89,8 +89,6 @@ def test_bad_end_points_raise_config_error_naming_them(t_max, t_min):
         time_grid(VPCosine(), 5, t_max=t_max, t_min=t_min)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: Schedule.t_from_log_snr bisects on [schedule.t_min, t_max], so "
-                                       "VP-linear log-SNR grids below its default t_min=1e-3 repeat t=1e-3")
 def test_log_snr_grid_below_the_default_t_min_of_a_bisection_schedule():
     grid = time_grid(VPLinear(), 8, "log_snr", t_min=1e-6)
     assert (grid[1:] < grid[:-1]).all()
