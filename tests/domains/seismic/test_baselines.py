@@ -6,7 +6,7 @@ from domains.seismic.masks import contiguous_gap, random_traces, volume_mask
 from domains.seismic.metrics import snr_db
 from sciddm.errors import ConfigError
 
-N = 24
+N = 16
 I, J, T = np.meshgrid(np.arange(N), np.arange(N), np.arange(N), indexing="ij")
 
 

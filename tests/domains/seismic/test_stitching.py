@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from domains.seismic.denoisers import UNet3dDenoiser
 from domains.seismic.stitching import blend_window, patch_starts, stitch
 from sciddm.errors import ConfigError
 
@@ -56,3 +57,18 @@ def test_bad_overlap_and_mismatched_inputs_are_config_errors():
         stitch(identity, {"volume": torch.zeros(1, 8, 8, 8)}, (4, 4, 4), 4)
     with pytest.raises(ConfigError, match="differ in size"):
         stitch(identity, {"volume": torch.zeros(1, 8, 8, 8), "mask": torch.zeros(1, 8, 8, 7)}, (4, 4, 4))
+
+
+def test_a_survey_of_one_patch_gives_exactly_the_network_output():
+    torch.manual_seed(0)
+    net = UNet3dDenoiser(channels=(4, 8), time_dim=8, groups=2).eval()
+    survey = {name: torch.randn(1, 4, 4, 8) for name in ("volume", "observed", "mask")}
+    t = torch.full((1,), 0.5)
+
+    def denoise(patches):
+        return net({"volume": patches["volume"]}, t.expand(len(patches["volume"])), patches)["volume"]
+
+    with torch.no_grad():
+        stitched = stitch(denoise, survey, (4, 4, 8))
+        direct = denoise({name: tensor[None] for name, tensor in survey.items()})[0]
+    assert torch.equal(stitched, direct)
