@@ -9,7 +9,7 @@ Sources and their splits (never random voxels):
 
 * ``mni152``: the MNI152 T1 with a white-matter (``task="wm"``) or GM/WM (``task="tissue"``) target, reduced by
   ``downsample`` (block mean for the image, block mode for labels), split into slabs along ``axis``
-  (:func:`domains.medseg.splits.slab_split`).
+  (:func:`domains.medseg.splits.slab_split`) over the slices that hold the target (:func:`foreground_slab_split`).
 * ``synthetic``: :mod:`domains.medseg.synthetic` samples, split by sample index (samples are independent).
 * ``decathlon``: the user's cases under ``root`` (:mod:`domains.medseg.decathlon`), split by case.
 
@@ -98,7 +98,7 @@ class MedSegDataModule(pl.LightningDataModule):
             image = block_mean(subject.image.data[None], hp.downsample, first_axis=1)
             labels = block_mode(subject.labels, hp.downsample, len(subject.label_names))
             volumes = [(normalize_intensity(image, hp.normalization), labels)]
-            return volumes, slab_split(labels.shape[hp.axis], self.fractions, hp.n_cycles, hp.gap), hp.axis
+            return volumes, foreground_slab_split(labels, hp.axis, self.fractions, hp.n_cycles, hp.gap), hp.axis
         if hp.source == "synthetic":
             config = SyntheticConfig(shape=tuple(hp.synthetic_shape), num_classes=hp.synthetic_classes)
             self.label_names = {k: "background" if k == 0 else f"class {k}" for k in range(hp.synthetic_classes)}
@@ -137,6 +137,8 @@ class MedSegDataModule(pl.LightningDataModule):
             else:
                 self.datasets[name] = PatchDataset(parts, indices, hp.patch_size, hp.patches_per_epoch,
                                                    hp.axis, augmentation=augmentation, seed=hp.seed + k)
+            if len(self.datasets[name]) == 0:
+                raise ConfigError(f"the {name} split has no slice with min_foreground={hp.min_foreground}")
 
     def loader(self, name: str, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.hparams.seed)
@@ -152,6 +154,21 @@ class MedSegDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.loader("test", shuffle=False)
+
+
+def foreground_slab_split(labels: np.ndarray, axis: int, fractions: dict[str, float], n_cycles: int,
+                          gap: int) -> dict[str, np.ndarray]:
+    """:func:`slab_split` of the slices between the first and the last one holding a non-zero label.
+
+    Whole-head templates have many empty slices at both ends; splitting the full axis would leave a held-out slab
+    without any target.
+    """
+    present = np.flatnonzero(np.any(labels != 0, axis=tuple(a for a in range(labels.ndim) if a != axis)))
+    if len(present) == 0:
+        raise ConfigError("the label map is empty: nothing to split")
+    first = int(present[0])
+    split = slab_split(int(present[-1]) + 1 - first, fractions, n_cycles, gap)
+    return {name: indices + first for name, indices in split.items()}
 
 
 def slab_regions(ndim: int, axis: int, indices: np.ndarray) -> list[tuple[slice, ...]]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from domains.medseg.data import MedSegDataModule
+from domains.medseg.data import MedSegDataModule, foreground_slab_split
 from domains.medseg.datasets import PatchDataset, SliceDataset, fit_to_size
 from domains.medseg.transforms import decode_mask
 from sciddm.errors import ConfigError
@@ -93,8 +93,18 @@ def test_mni152_module_splits_by_slab():
     assert max(slices["train"]) + 3 <= min(slices["val"]) and max(slices["val"]) + 3 <= min(slices["test"])
     test_slab = module.split_volumes["test"][0]
     assert test_slab[1].shape[2] == len(slices["test"])
+    assert all(np.any(test_slab[1][:, :, k]) for k in range(test_slab[1].shape[2]))  # no empty held-out slice
     batch = next(iter(module.test_dataloader()))
     assert batch["mask"].shape == (2, 1, 49, 58)
+
+
+def test_foreground_slab_split_ignores_empty_end_slices():
+    labels = np.zeros((2, 2, 30), int)
+    labels[:, :, 10:20] = 1
+    split = foreground_slab_split(labels, 2, {"train": 0.8, "val": 0.0, "test": 0.2}, 1, 0)
+    assert split["train"].tolist() == list(range(10, 18)) and split["test"].tolist() == [18, 19]
+    with pytest.raises(ConfigError, match="label map is empty"):
+        foreground_slab_split(np.zeros((2, 2, 3), int), 2, {"train": 1.0}, 1, 0)
 
 
 def test_module_configuration_errors():
