@@ -3,6 +3,10 @@
 FCD = ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), where mu and S are the mean and covariance of
 ChemNet's penultimate-layer activations over the canonical SMILES of each set. The weights are loaded from
 the installed package with ``torch.load(weights_only=True)``; nothing is downloaded.
+
+Tr (S_a S_b)^(1/2) is computed as the sum of square roots of the eigenvalues of the symmetric PSD matrix
+S_a^(1/2) S_b S_a^(1/2), which has the same spectrum as S_a S_b. Two symmetric eigendecompositions are exact,
+fast and never complex, unlike ``scipy.linalg.sqrtm`` on the rank-deficient covariances of small sets.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fcd_torch.utils import SmilesDataset, calculate_frechet_distance, load_imported_model
+from fcd_torch.utils import SmilesDataset, load_imported_model
 from torch.utils.data import DataLoader
 
 WEIGHTS_FILE = "ChemNet_v0.13_pretrained.pt"
@@ -34,12 +38,20 @@ def chemnet_activations(smiles: list[str], batch_size: int = 256) -> np.ndarray:
         return torch.cat([chemnet()(batch.transpose(1, 2).float()) for batch in loader]).numpy()
 
 
+def frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray) -> float:
+    """Frechet distance between N(mean_a, cov_a) and N(mean_b, cov_b) (see the module docstring)."""
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(values.clip(min=0.0))) @ vectors.T
+    cross = np.sqrt(np.linalg.eigvalsh(root_a @ cov_b @ root_a).clip(min=0.0)).sum()
+    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
+
+
 def frechet_chemnet_distance(smiles_a: list[str], smiles_b: list[str]) -> float | None:
     """FCD between two SMILES sets; ``None`` when either set has fewer than 2 molecules."""
     if len(smiles_a) < 2 or len(smiles_b) < 2:
         return None
     stats = []
     for smiles in (smiles_a, smiles_b):
-        activations = chemnet_activations(smiles)
+        activations = chemnet_activations(smiles).astype(np.float64)
         stats += [activations.mean(axis=0), np.cov(activations, rowvar=False)]
-    return float(calculate_frechet_distance(*stats))
+    return frechet_distance(*stats)

@@ -42,6 +42,8 @@ def bond_angles(molecules: list[Molecule]) -> dict[str, np.ndarray]:
             neighbours[int(i)].append(int(j))
             neighbours[int(j)].append(int(i))
         for centre, others in neighbours.items():
+            if len(others) < 2:
+                continue
             vectors = molecule.positions[others] - molecule.positions[centre]
             vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
             a, b = np.triu_indices(len(others), k=1)
