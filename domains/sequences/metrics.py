@@ -153,9 +153,10 @@ def evaluate_file(path: Path, reference: Path | None = None, **options) -> dict:
     """Metrics of the FASTA file ``path`` (and against the FASTA file ``reference`` when given).
 
     Options: ``alphabet`` (``auto``, ``dna`` or ``protein``), ``allow_gaps`` (bool), ``max_identity_sequences``
-    (int, default 1000) and ``seed`` (int, default 0) for the identity subset. Unknown options raise.
+    (int, default 1000) and ``seed`` (int, default 0) for the identity subset, ``plot`` (a PNG path: the
+    3-mer spectra of valid samples against the reference, needs ``reference``). Unknown options raise.
     """
-    known = {"alphabet", "allow_gaps", "max_identity_sequences", "seed"}
+    known = {"alphabet", "allow_gaps", "max_identity_sequences", "seed", "plot"}
     if set(options) - known:
         raise ConfigError(f"unknown option(s) {sorted(set(options) - known)}; known: {sorted(known)}")
     samples = [r.sequence for r in read_fasta(path)]
@@ -171,4 +172,12 @@ def evaluate_file(path: Path, reference: Path | None = None, **options) -> dict:
     if reference is not None:
         normalised = [alphabet.normalise(s) for s in references]
         metrics.update(reference_metrics(samples, normalised, alphabet, allow_gaps))
+    if "plot" in options:
+        if reference is None:
+            raise ConfigError("the plot option compares with a reference: pass one")
+        from domains.sequences.plots import plot_kmer_spectra  # matplotlib only when a picture is asked for
+
+        plot_kmer_spectra(
+            valid_sequences(samples, alphabet, allow_gaps), normalised, alphabet.residues, options["plot"]
+        )
     return metrics

@@ -88,6 +88,18 @@ def test_evaluate_file_real_proteins_against_themselves():
     assert 0.3 < metrics["mean_pairwise_identity"] < 0.8  # one Pfam family: related, not identical
 
 
+def test_evaluate_file_writes_the_spectrum_plot(tmp_path):
+    samples = tmp_path / "s.fa"
+    samples.write_text(">a\nACGTACGTTTGA\n>b\nGGGGCCCCATAT\n")
+    plot = tmp_path / "plots" / "kmer3.png"
+    evaluate_file(samples, samples, plot=str(plot))
+    assert plot.read_bytes().startswith(b"\x89PNG") and [p.name for p in plot.parent.iterdir()] == [
+        "kmer3.png"
+    ]
+    with pytest.raises(ConfigError, match="reference"):
+        evaluate_file(samples, plot=str(plot))
+
+
 def test_evaluate_file_bad_input(tmp_path):
     bad = tmp_path / "bad.fa"
     bad.write_text(">ok\nACGT\n>empty\n")
