@@ -54,15 +54,20 @@ def dense_to_graph(nodes: torch.Tensor, edges: torch.Tensor, node_mask: torch.Te
     return graph
 
 
+def first_column(values: torch.Tensor) -> torch.Tensor:
+    """Type indices stored either as [M] or as [M, C] (first column used)."""
+    return values if values.dim() == 1 else values[:, 0]
+
+
 def data_to_graph(data: Data) -> nx.Graph:
     """``Data`` -> networkx graph (edge types from ``edge_attr`` when present, else 1; node types from ``x``)."""
     n = int(data.num_nodes)
     x = getattr(data, "x", None)
-    types = [0] * n if x is None else x.reshape(n, -1)[:, 0].long().tolist()
+    types = [0] * n if x is None else first_column(x).long().tolist()
     graph = nx.Graph()
     graph.add_nodes_from((i, {NODE_TYPE: int(t)}) for i, t in enumerate(types))
     attr = getattr(data, "edge_attr", None)
-    edge_types = [1] * data.edge_index.shape[1] if attr is None else attr.reshape(attr.shape[0], -1)[:, 0].tolist()
+    edge_types = [1] * data.edge_index.shape[1] if attr is None else first_column(attr).long().tolist()
     for (u, v), t in zip(data.edge_index.t().tolist(), edge_types, strict=True):
         graph.add_edge(u, v, **{EDGE_TYPE: int(t)})
     return graph

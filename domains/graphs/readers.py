@@ -28,7 +28,7 @@ import networkx as nx
 import torch
 from torch_geometric.data import Data
 
-from domains.graphs.convert import EDGE_TYPE, NODE_TYPE, data_to_graph, dense_to_graph, relabel, to_data
+from domains.graphs.convert import EDGE_TYPE, NODE_TYPE, data_to_graph, dense_to_graph, first_column, relabel, to_data
 from sciddm.errors import DataError
 from sciddm.io import atomic_path, atomic_write
 
@@ -185,8 +185,8 @@ def _check_edge_index(data: Data, path: Path, index: int) -> None:
     ei = data.edge_index
     if ei.min() < 0 or ei.max() >= n:
         raise DataError(path, f"edge_index refers to node {int(ei.max())} but the graph has {n} nodes", index)
-    types = torch.ones(ei.shape[1], dtype=torch.long) if data.edge_attr is None else data.edge_attr.reshape(
-        ei.shape[1], -1)[:, 0].long()
+    attr = data.edge_attr
+    types = torch.ones(ei.shape[1], dtype=torch.long) if attr is None else first_column(attr).long()
     forward = dict(zip(map(tuple, ei.t().tolist()), types.tolist(), strict=True))
     for (u, v), kind in forward.items():
         if forward.get((v, u)) != kind:
