@@ -1,0 +1,225 @@
+"""Point-cloud data for training: sources that load a :class:`PointCloudSet`, and a ``LightningDataModule``.
+
+A batch is ``{"points": [B, N, 3] float32, "context": {"node_mask": [B, N] bool, "label": [B] long}}``;
+``label`` is present when the source has classes and ``class_conditional`` is on. Clouds of varying size
+(molecules) are padded with zeros and masked; shapes and protein windows have a fixed size (mask all True).
+
+Sources (select one in YAML with ``class_path``): :class:`ProceduralShapes`, :class:`MeshFiles`,
+:class:`ShapeNetPointFlow`, :class:`QM9Molecules`, :class:`ProteinCAlpha`.
+
+Normalisation (:mod:`domains.pointclouds.normalize`) is applied to the real points of each cloud:
+``none``, ``unit_sphere``, ``unit_box`` (per shape) or ``global`` (mean and std fitted on the training split
+only, kept in ``datamodule.standardizer`` to map samples back).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from domains.pointclouds.io import format_suffix, read_obj, read_ply, read_points
+from domains.pointclouds.normalize import PER_SHAPE, GlobalStandardizer
+from domains.pointclouds.proteins import ca_windows, read_ca_trace, shipped_pdb_files
+from domains.pointclouds.qm9 import qm9_csv_files, read_qm9_csv
+from domains.pointclouds.shapenet import load_shapenet
+from domains.pointclouds.shapes import FAMILIES, generate_family
+from domains.pointclouds.surface import sample_surface
+from sciddm.errors import ConfigError, DataError, choose
+
+
+@dataclass
+class PointCloudSet:
+    """Clouds ``points`` [M, N, 3], ``mask`` [M, N] (True = real point), optional ``labels`` [M] and names."""
+
+    points: np.ndarray
+    mask: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_list(cls, clouds: list[np.ndarray], labels=None, class_names=()) -> PointCloudSet:
+        """Pad clouds of varying size with zeros up to the largest one."""
+        size = max(len(c) for c in clouds)
+        points = np.zeros((len(clouds), size, 3))
+        mask = np.zeros((len(clouds), size), dtype=bool)
+        for i, cloud in enumerate(clouds):
+            points[i, : len(cloud)], mask[i, : len(cloud)] = cloud, True
+        return cls(points, mask, None if labels is None else np.asarray(labels, dtype=np.int64), tuple(class_names))
+
+
+class PointCloudSource(ABC):
+    """Something that loads a :class:`PointCloudSet`."""
+
+    @abstractmethod
+    def load(self) -> PointCloudSet: ...
+
+
+class ProceduralShapes(PointCloudSource):
+    """``count_per_family`` clouds of each procedural family (:mod:`domains.pointclouds.shapes`), labelled by
+    family; family ``k`` uses seed ``seed + k``."""
+
+    def __init__(self, families: list[str] | None = None, count_per_family: int = 64, n_points: int = 2048,
+                 seed: int = 0):  # fmt: skip
+        self.families = list(families or FAMILIES)
+        self.count_per_family, self.n_points, self.seed = count_per_family, n_points, seed
+
+    def load(self) -> PointCloudSet:
+        clouds = [generate_family(f, self.count_per_family, self.n_points, self.seed + k)[0]
+                  for k, f in enumerate(self.families)]  # fmt: skip
+        labels = np.repeat(np.arange(len(self.families)), self.count_per_family)
+        points = np.concatenate(clouds)
+        return PointCloudSet(points, np.ones(points.shape[:2], dtype=bool), labels, tuple(self.families))
+
+
+class MeshFiles(PointCloudSource):
+    """Clouds of ``n_points`` from files: meshes (.ply/.obj with faces) are sampled by area, point files
+    subsampled without replacement (an error if they hold fewer points). Directories are expanded."""
+
+    def __init__(self, paths: list[str], n_points: int = 2048, seed: int = 0):
+        self.paths, self.n_points, self.seed = [Path(p) for p in paths], n_points, seed
+
+    def files(self) -> list[Path]:
+        found = []
+        for path in self.paths:
+            found += sorted(p for p in path.iterdir() if format_suffix(p) in (".ply", ".obj", ".xyz", ".npy")) \
+                if path.is_dir() else [path]  # fmt: skip
+        if not found:
+            raise ConfigError(f"no point-cloud or mesh files in {', '.join(map(str, self.paths))}")
+        return found
+
+    def load(self) -> PointCloudSet:
+        rng = np.random.default_rng(self.seed)
+        points = np.stack([load_cloud(file, self.n_points, rng) for file in self.files()])
+        return PointCloudSet(points, np.ones(points.shape[:2], dtype=bool))
+
+
+def load_cloud(file: Path, n_points: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_points`` from one file: area sampling if it is a mesh with faces, else a subsample of its points."""
+    suffix = format_suffix(file)
+    mesh = {".ply": read_ply, ".obj": read_obj}[suffix](file) if suffix in (".ply", ".obj") else None
+    if mesh is not None and len(mesh.faces):
+        return sample_surface(mesh, n_points, rng, source=file)
+    points = read_points(file) if mesh is None else mesh.vertices
+    if points.ndim != 2 or len(points) < n_points:
+        raise DataError(file, f"need one cloud of at least {n_points} points, got shape {list(points.shape)}")
+    return points[rng.choice(len(points), n_points, replace=False)]
+
+
+class ShapeNetPointFlow(PointCloudSource):
+    """ShapeNet in the PointFlow layout (:mod:`domains.pointclouds.shapenet`), labelled by category."""
+
+    def __init__(self, root: str, categories: list[str], split: str = "train", n_points: int = 2048, seed: int = 0):
+        self.root, self.categories, self.split, self.n_points, self.seed = root, categories, split, n_points, seed
+
+    def load(self) -> PointCloudSet:
+        points, labels = load_shapenet(self.root, self.categories, self.split, self.n_points, self.seed)
+        return PointCloudSet(points, np.ones(points.shape[:2], dtype=bool), labels, tuple(self.categories))
+
+
+class QM9Molecules(PointCloudSource):
+    """Atom positions (A) of the first ``max_molecules`` QM9 molecules (qm9pack's first CSV unless ``csv``)."""
+
+    def __init__(self, max_molecules: int = 1000, csv: str | None = None):
+        self.max_molecules, self.csv = max_molecules, csv
+
+    def load(self) -> PointCloudSet:
+        positions, _ = read_qm9_csv(self.csv or qm9_csv_files()[0], self.max_molecules)
+        return PointCloudSet.from_list(positions)
+
+
+class ProteinCAlpha(PointCloudSource):
+    """Windows of ``length`` consecutive C-alpha atoms (A), every ``stride`` residues, from PDB files
+    (default: the structures shipped in data/pointclouds/proteins); labelled by file."""
+
+    def __init__(self, files: list[str] | None = None, length: int = 64, stride: int = 16):
+        self.files = [Path(f) for f in files] if files else shipped_pdb_files()
+        self.length, self.stride = length, stride
+
+    def load(self) -> PointCloudSet:
+        windows = [ca_windows(read_ca_trace(f), self.length, self.stride) for f in self.files]
+        labels = np.concatenate([np.full(len(w), k) for k, w in enumerate(windows)])
+        points = np.concatenate(windows)
+        if len(points) == 0:
+            raise ConfigError(f"no protein has {self.length} residues; use a shorter window length")
+        return PointCloudSet(points, np.ones(points.shape[:2], dtype=bool), labels, tuple(f.name for f in self.files))
+
+
+def normalize_masked(cloud_set: PointCloudSet, mode: str, standardizer: GlobalStandardizer | None = None):
+    """Normalise the real points of each cloud (per-shape ``mode``, or ``global`` with ``standardizer``)."""
+    points = cloud_set.points.copy()
+    for i, mask in enumerate(cloud_set.mask):
+        points[i, mask] = standardizer(points[i, mask]) if mode == "global" else PER_SHAPE[mode](points[i, mask])
+    return PointCloudSet(points, cloud_set.mask, cloud_set.labels, cloud_set.class_names)
+
+
+class PointCloudDataset(Dataset):
+    """Items ``(points [N, 3] float32, mask [N] bool, label or -1)`` of a :class:`PointCloudSet`."""
+
+    def __init__(self, cloud_set: PointCloudSet):
+        self.points = torch.as_tensor(cloud_set.points, dtype=torch.float32)
+        self.mask = torch.as_tensor(cloud_set.mask)
+        labels = cloud_set.labels if cloud_set.labels is not None else -np.ones(len(self.points), dtype=np.int64)
+        self.labels = torch.as_tensor(labels)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __getitem__(self, index: int):
+        return self.points[index], self.mask[index], self.labels[index]
+
+
+class PointCloudDataModule(pl.LightningDataModule):
+    """Splits a source's clouds into train/val by a seeded permutation and serves batches (see module doc)."""
+
+    def __init__(self, source: PointCloudSource, normalization: str = "unit_sphere", batch_size: int = 32,
+                 val_fraction: float = 0.1, class_conditional: bool = False, seed: int = 0,
+                 num_workers: int = 0):  # fmt: skip
+        super().__init__()
+        choose(normalization, {**PER_SHAPE, "global": None}, "normalization")
+        if not 0 <= val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        self.source, self.normalization, self.batch_size = source, normalization, batch_size
+        self.val_fraction, self.class_conditional, self.seed = val_fraction, class_conditional, seed
+        self.num_workers = num_workers
+        self.standardizer: GlobalStandardizer | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        cloud_set = self.source.load()
+        if self.class_conditional and cloud_set.labels is None:
+            raise ConfigError(f"class_conditional needs a labelled source; {type(self.source).__name__} has none")
+        order = np.random.default_rng(self.seed).permutation(len(cloud_set.points))
+        n_val = int(round(self.val_fraction * len(order)))
+        parts = {"val": order[:n_val], "train": order[n_val:]}
+        subsets = {name: _subset(cloud_set, index) for name, index in parts.items()}
+        if self.normalization == "global":
+            train = subsets["train"]
+            self.standardizer = GlobalStandardizer.fit(train.points[train.mask])
+        self.datasets = {name: PointCloudDataset(normalize_masked(s, self.normalization, self.standardizer))
+                         for name, s in subsets.items()}  # fmt: skip
+
+    def collate(self, items) -> dict:
+        points, mask, labels = (torch.stack(column) for column in zip(*items, strict=True))
+        context = {"node_mask": mask, **({"label": labels} if self.class_conditional else {})}
+        return {"points": points, "context": context}
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=self.collate,
+                          generator=generator, num_workers=self.num_workers)  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+
+def _subset(cloud_set: PointCloudSet, index: np.ndarray) -> PointCloudSet:
+    labels = None if cloud_set.labels is None else cloud_set.labels[index]
+    return PointCloudSet(cloud_set.points[index], cloud_set.mask[index], labels, cloud_set.class_names)
