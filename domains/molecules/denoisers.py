@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from domains.molecules.layers import InputEmbedding, OutputHeads, mlp, pair_mask, symmetrise
+from domains.molecules.layers import InputEmbedding, OutputHeads, distances, mlp, pair_mask, symmetrise
 
 
 class EGNNLayer(nn.Module):
@@ -41,12 +41,12 @@ class EGNNLayer(nn.Module):
         n = h.shape[1]
         weights = pairs.unsqueeze(-1).to(h.dtype)
         count = weights.sum(dim=2).clamp_min(1.0)
-        rel = x[:, :, None] - x[:, None, :]
-        d2 = (rel ** 2).sum(dim=-1, keepdim=True)
-        pair = torch.cat([h[:, :, None].expand(-1, -1, n, -1), h[:, None].expand(-1, n, -1, -1), e, d2], dim=-1)
+        rel, distance = distances(x)
+        pair = torch.cat([h[:, :, None].expand(-1, -1, n, -1), h[:, None].expand(-1, n, -1, -1), e,
+                          distance ** 2], dim=-1)
         m = self.message(pair) * weights
         h = h + self.node(torch.cat([h, m.sum(dim=2) / count], dim=-1))
-        x = x + (rel / (d2.sqrt() + 1.0) * self.coordinate(m) * weights).sum(dim=2) / count
+        x = x + (rel / (distance + 1.0) * self.coordinate(m) * weights).sum(dim=2) / count
         e = e + self.edge(m + m.transpose(1, 2))
         return h, e, x
 
@@ -110,9 +110,8 @@ class EquivariantAttentionLayer(nn.Module):
     def forward(self, s: Tensor, v: Tensor, e: Tensor, x: Tensor, pairs: Tensor):
         n = s.shape[1]
         weights = pairs.unsqueeze(-1).to(s.dtype)
-        rel = x[:, :, None] - x[:, None, :]
-        distance = rel.norm(dim=-1, keepdim=True)
-        unit = rel / (distance + 1e-6)
+        rel, distance = distances(x)
+        unit = rel / distance
         features = torch.cat([s[:, :, None].expand(-1, -1, n, -1), s[:, None].expand(-1, n, -1, -1), e,
                               self.rbf(distance)], dim=-1)
         logit, f, g, k, de = self.edge_model(features).split(self.sizes, dim=-1)

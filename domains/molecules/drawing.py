@@ -1,5 +1,5 @@
-"""A PNG grid of 2D depictions (RDKit Draw) captioned with canonical SMILES; invalid molecules are blank
-cells captioned "invalid"."""
+"""A PNG grid of 2D depictions (RDKit Draw) captioned with canonical SMILES; an invalid molecule is drawn
+as a lone dummy atom ``*`` captioned "invalid" (RDKit skips the caption of an empty cell)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def draw_grid(mols: list[Chem.Mol | None], path: str | Path, per_row: int = 5,
     pictures, captions = [], []
     for mol in mols:
         if mol is None:
-            pictures.append(Chem.Mol())
+            pictures.append(Chem.MolFromSmiles("*"))
             captions.append("invalid")
             continue
         flat = Chem.RemoveHs(mol)

@@ -39,11 +39,14 @@ def chemnet_activations(smiles: list[str], batch_size: int = 256) -> np.ndarray:
 
 
 def frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray) -> float:
-    """Frechet distance between N(mean_a, cov_a) and N(mean_b, cov_b) (see the module docstring)."""
-    values, vectors = np.linalg.eigh(cov_a)
-    root_a = (vectors * np.sqrt(values.clip(min=0.0))) @ vectors.T
-    cross = np.sqrt(np.linalg.eigvalsh(root_a @ cov_b @ root_a).clip(min=0.0)).sum()
-    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
+    """Frechet distance between N(mean_a, cov_a) and N(mean_b, cov_b) (see the module docstring).
+
+    Computed in float64 with torch (whose thread pool callers control with ``torch.set_num_threads``)."""
+    mean_a, cov_a, mean_b, cov_b = (torch.as_tensor(x, dtype=torch.float64) for x in (mean_a, cov_a, mean_b, cov_b))
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = (vectors * values.clamp_min(0.0).sqrt()) @ vectors.T
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0.0).sqrt().sum()
+    return float(((mean_a - mean_b) ** 2).sum() + cov_a.trace() + cov_b.trace() - 2.0 * cross)
 
 
 def frechet_chemnet_distance(smiles_a: list[str], smiles_b: list[str]) -> float | None:

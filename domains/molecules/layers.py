@@ -47,6 +47,14 @@ def masked_mean(x: Tensor, node_mask: Tensor) -> Tensor:
     return (x * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
 
 
+def distances(x: Tensor, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
+    """Relative vectors x_i - x_j [B, N, N, 3] and distances sqrt(|x_i - x_j|^2 + eps) [B, N, N, 1].
+
+    The ``eps`` keeps gradients finite on the diagonal and between coinciding (e.g. padded) atoms."""
+    rel = x[:, :, None] - x[:, None, :]
+    return rel, (rel.pow(2).sum(dim=-1, keepdim=True) + eps).sqrt()
+
+
 def symmetrise(x: Tensor) -> Tensor:
     """(x + x^T) / 2 over the two atom axes of an edge tensor [B, N, N, ...]."""
     return 0.5 * (x + x.transpose(1, 2))
@@ -94,8 +102,7 @@ class OutputHeads(nn.Module):
             pos = delta - masked_mean(delta, node_mask)
         else:
             pos = x - masked_mean(x, node_mask) + masked_mean(x_t, node_mask)
-        distance = (x[:, :, None] - x[:, None, :]).norm(dim=-1, keepdim=True)
-        pair = torch.cat([e, h[:, :, None] + h[:, None, :], distance], dim=-1)
+        pair = torch.cat([e, h[:, :, None] + h[:, None, :], distances(x)[1]], dim=-1)
         pairs = pair_mask(node_mask).unsqueeze(-1).to(h.dtype)
         return {
             "pos": pos * mask,
