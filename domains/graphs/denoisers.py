@@ -49,8 +49,10 @@ def _pool(h: torch.Tensor, mask: torch.Tensor, dims: tuple[int, ...]) -> torch.T
 class GraphTransformerLayer(nn.Module):
     """One node/edge/global update (see the module docstring)."""
 
-    def __init__(self, node_dim: int, edge_dim: int, global_dim: int, num_heads: int, dropout: float = 0.0):
+    def __init__(self, node_dim: int, edge_dim: int, global_dim: int, num_heads: int, dropout: float = 0.0,
+                 update_global: bool = True):
         super().__init__()
+        self.update_global = update_global
         if node_dim % num_heads:
             raise ValueError(f"node_dim={node_dim} must be divisible by num_heads={num_heads}")
         self.heads = num_heads
@@ -60,9 +62,12 @@ class GraphTransformerLayer(nn.Module):
         self.global_node_film = nn.Linear(global_dim, 2 * node_dim)
         self.node_out = nn.Linear(node_dim, node_dim)
         self.edge_out = nn.Linear(node_dim, edge_dim)
-        self.global_out = _mlp(global_dim + 2 * node_dim + 2 * edge_dim, global_dim, global_dim)
-        self.node_ff, self.edge_ff, self.global_ff = (_mlp(d, 2 * d, d) for d in (node_dim, edge_dim, global_dim))
-        self.norms = nn.ModuleList(nn.LayerNorm(d) for d in (node_dim, edge_dim, global_dim) * 2)
+        self.node_ff, self.edge_ff = _mlp(node_dim, 2 * node_dim, node_dim), _mlp(edge_dim, 2 * edge_dim, edge_dim)
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for d in (node_dim, edge_dim, node_dim, edge_dim))
+        if update_global:  # the last layer's global vector would feed nothing
+            self.global_out = _mlp(global_dim + 2 * node_dim + 2 * edge_dim, global_dim, global_dim)
+            self.global_ff = _mlp(global_dim, 2 * global_dim, global_dim)
+            self.global_norms = nn.ModuleList([nn.LayerNorm(global_dim), nn.LayerNorm(global_dim)])
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, e: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
@@ -78,14 +83,14 @@ class GraphTransformerLayer(nn.Module):
         attended = (weights * v[:, None]).sum(2).flatten(-2)
         y_mul, y_add = self.global_node_film(y).chunk(2, dim=-1)
         new_x = attended * (1 + y_mul[:, None]) + y_add[:, None]
-        new_y = self.global_out(torch.cat([y, _pool(x, mask, (1,)), _pool(e, pair, (1, 2))], dim=-1))
-
+        if self.update_global:
+            new_y = self.global_out(torch.cat([y, _pool(x, mask, (1,)), _pool(e, pair, (1, 2))], dim=-1))
+            y = self.global_norms[0](y + self.drop(new_y))
+            y = self.global_norms[1](y + self.drop(self.global_ff(y)))
         x = self.norms[0](x + self.drop(self.node_out(new_x)))
         e = self.norms[1](e + self.drop(self.edge_out(new_e)))
-        y = self.norms[2](y + self.drop(new_y))
-        x = self.norms[3](x + self.drop(self.node_ff(x))) * mask[..., None]
-        e = self.norms[4](e + self.drop(self.edge_ff(e))) * pair[..., None]
-        y = self.norms[5](y + self.drop(self.global_ff(y)))
+        x = self.norms[2](x + self.drop(self.node_ff(x))) * mask[..., None]
+        e = self.norms[3](e + self.drop(self.edge_ff(e))) * pair[..., None]
         return x, e, y
 
 
@@ -116,8 +121,9 @@ class GraphTransformer(nn.Module):
         self.node_in = _mlp(num_node_types + extra_nodes, node_dim, node_dim)
         self.edge_in = _mlp(num_edge_types, edge_dim, edge_dim)
         self.global_in = _mlp(time_dim + extra_global, global_dim, global_dim)
-        self.layers = nn.ModuleList(GraphTransformerLayer(node_dim, edge_dim, global_dim, num_heads, dropout)
-                                    for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            GraphTransformerLayer(node_dim, edge_dim, global_dim, num_heads, dropout, update_global=i < num_layers - 1)
+            for i in range(num_layers))
         self.node_head = _mlp(node_dim, node_dim, num_node_types)
         self.edge_head = _mlp(edge_dim, edge_dim, num_edge_types)
 
