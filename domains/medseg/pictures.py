@@ -3,7 +3,8 @@
 For a 3D volume one slice along ``axis`` is drawn: ``slice_index``, or by default the slice with the most
 reference foreground. Arrays are drawn with the first in-plane axis vertical (``imshow`` of the slice as
 stored, transposed so that for RAS-ordered NIfTI data the second axis runs left-right). Contours are drawn per
-non-zero class at the 0.5 level of the class indicator.
+non-zero class at the 0.5 level of the class indicator: reference in green shades (dotted under the prediction),
+prediction in red shades.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np  # noqa: E402
 from sciddm.errors import ConfigError  # noqa: E402
 from sciddm.io import atomic_path  # noqa: E402
 
-CLASS_COLOURS = ("tab:green", "tab:orange", "tab:cyan", "tab:pink", "tab:olive", "tab:purple")
+REFERENCE_COLOURS = ("tab:green", "tab:cyan", "tab:olive", "tab:purple")
+PREDICTION_COLOURS = ("tab:red", "tab:orange", "tab:pink", "gold")
 
 
 def pick_slice(reference: np.ndarray, axis: int, slice_index: int | None) -> int:
@@ -30,10 +32,10 @@ def pick_slice(reference: np.ndarray, axis: int, slice_index: int | None) -> int
     return int(np.argmax(np.count_nonzero(reference, axis=other)))
 
 
-def draw_contours(ax, labels: np.ndarray, style: str) -> None:
-    """Outline each non-zero class of a 2D label map."""
+def draw_contours(ax, labels: np.ndarray, colours: tuple[str, ...], style: str) -> None:
+    """Outline each non-zero class ``c`` of a 2D label map in ``colours[c - 1]`` (cycled)."""
     for c in sorted(set(np.unique(labels).tolist()) - {0}):
-        ax.contour((labels == c).T.astype(float), levels=[0.5], colors=CLASS_COLOURS[(c - 1) % len(CLASS_COLOURS)],
+        ax.contour((labels == c).T.astype(float), levels=[0.5], colors=colours[(c - 1) % len(colours)],
                    linewidths=1.0, linestyles=style)
 
 
@@ -60,9 +62,9 @@ def write_overlay(path: str | Path, image: np.ndarray, reference: np.ndarray, pr
         ax.imshow(arrays[0].T, cmap="gray", origin="lower")
         ax.set_title(name)
         ax.axis("off")
-    draw_contours(axes[0][1], arrays[1], "solid")
-    draw_contours(axes[0][2], arrays[1], "dotted")
-    draw_contours(axes[0][2], arrays[2], "solid")
+    draw_contours(axes[0][1], arrays[1], REFERENCE_COLOURS, "solid")
+    draw_contours(axes[0][2], arrays[1], REFERENCE_COLOURS, "dotted")
+    draw_contours(axes[0][2], arrays[2], PREDICTION_COLOURS, "solid")
     if uncertainty is not None:
         shown = axes[0][3].imshow(arrays[3].T, cmap="magma", origin="lower", vmin=0.0, vmax=1.0)
         fig.colorbar(shown, ax=axes[0][3], fraction=0.046)
