@@ -117,6 +117,8 @@ def sample_to_files(config: str | Path, ckpt_path: str | Path, num_samples: int,
     predictions = trainer.predict(module, datamodule=datamodule)
     samples, context, nfe = merge_predictions(predictions)
     output = Path(output)
+    if not output.suffix:
+        output = output.with_suffix(datamodule.sample_suffix)
     written = {"samples": datamodule.write_samples(samples, context, output)}
     picture = datamodule.render_samples(samples, context, output.with_suffix(".png"))
     if picture is not None:

@@ -88,14 +88,18 @@ def run_evaluate(argv: Sequence[str]) -> int:
     parser.add_argument("domain", help=f"one of: {', '.join(available_evaluators())}")
     parser.add_argument("file")
     parser.add_argument("--reference", default=None, help="reference samples (e.g. held-out data)")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="domain-specific option (repeatable); values are parsed as JSON when possible")
-    args = parser.parse_args(argv)
+    parser.epilog = "Other --KEY VALUE pairs (e.g. --mask MASK.npy) are passed to the domain's evaluator."
+    args, extra = parser.parse_known_args(argv)
     options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
+    while extra:
+        key = extra.pop(0)
+        if not key.startswith("--") or key == "--":
+            raise SciDDMError(f"unexpected argument {key!r}; domain options are given as --KEY VALUE")
+        key, sep, value = key[2:].partition("=")
         if not sep:
-            raise SciDDMError(f"--option expects KEY=VALUE, got {item!r}")
+            if not extra:
+                raise SciDDMError(f"option --{key} needs a value")
+            value = extra.pop(0)
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:

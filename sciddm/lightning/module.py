@@ -65,8 +65,12 @@ class DiffusionModule(pl.LightningModule):
         """The EMA weights when kept, otherwise the live network."""
         return self.ema.module if self.ema is not None else self.network
 
-    def split_batch(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Context]:
-        """Separate the generated fields from the context of a batch."""
+    def split_batch(self, batch: dict[str, Tensor] | tuple[dict[str, Tensor], Context]
+                    ) -> tuple[dict[str, Tensor], Context]:
+        """Separate the generated fields from the context: a flat dict, or a ``(fields, context)`` pair."""
+        if isinstance(batch, (tuple, list)):
+            fields, context = batch
+            batch = {**context, **fields}
         missing = [name for name in self.fields if name not in batch]
         if missing:
             raise ConfigError(f"batch has no field(s) {missing}; it has {sorted(batch)}")
@@ -94,7 +98,7 @@ class DiffusionModule(pl.LightningModule):
             parts = ", ".join(f"{k}={v.item():.4g}" for k, v in per_field.items())
             raise TrainingError(f"training loss is {loss.item()} at step {self.global_step} ({parts}); "
                                 "lower the learning rate or check the data for NaN/inf values")
-        size = next(iter(batch.values())).shape[0]
+        size = len(next(iter(self.split_batch(batch)[0].values())))
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         for name, value in per_field.items():
             self.log(f"train/loss_{name}", value, batch_size=size)
@@ -116,7 +120,7 @@ class DiffusionModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         generator = torch.Generator(device=self.device).manual_seed(self.seed + batch_idx)
         loss, per_field = self.diffusion_loss(self.sampling_network, batch, generator)
-        size = next(iter(batch.values())).shape[0]
+        size = len(next(iter(self.split_batch(batch)[0].values())))
         self.log("val/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
         for name, value in per_field.items():
             self.log(f"val/loss_{name}", value, batch_size=size, sync_dist=True)

@@ -8,8 +8,9 @@ A grid is a float64 tensor :math:`t_0=t_{\max} > t_1 > \dots > t_K=t_{\min}` (K 
 * ``edm``: equal steps in :math:`r^{1/\rho}` with :math:`r=\sigma/\alpha=e^{-\lambda/2}` (Karras et al. 2022,
   :math:`\rho=7`), which spends steps at low noise.
 
-Infinite log-SNR end points (:math:`\alpha=0` or :math:`\sigma=0`) are clipped to :math:`|\lambda|\le 30` for
-spacing only; the end points themselves stay exactly ``t_max`` and ``t_min``.
+Infinite log-SNR end points (:math:`\alpha=0` or :math:`\sigma=0`, e.g. the linear flow at both ends) are
+clipped to :math:`|\lambda|\le 15` (the VP-cosine range) for spacing only, so steps are not wasted where the
+marginals no longer change; the end points themselves stay exactly ``t_max`` and ``t_min``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import Tensor
 from sciddm.errors import ConfigError, choose
 from sciddm.schedules import Schedule
 
-LOG_SNR_CLIP = 30.0
+LOG_SNR_CLIP = 15.0
 
 
 def _log_snr_range(schedule: Schedule, t_max: float, t_min: float) -> tuple[float, float]:

@@ -8,6 +8,7 @@ import torch
 from sciddm.errors import ConfigError
 from sciddm.schedules import EDM, VE, LinearFlow, VPCosine, VPLinear
 from sciddm.solvers import time_grid
+from sciddm.solvers.grids import LOG_SNR_CLIP
 
 KINDS = ["uniform", "log_snr", "edm"]
 # (schedule, t_max, t_min) with finite log-SNR at both ends
@@ -44,11 +45,11 @@ def test_log_snr_grid_has_equal_log_snr_steps(schedule, t_max, t_min):
     torch.testing.assert_close(log_snr, expected, rtol=0, atol=1e-8)
 
 
-def test_log_snr_grid_clips_an_infinite_end_to_30():
-    """Linear flow at t=1 has log-SNR -inf: interior points are spaced from -30 (module docstring)."""
+def test_log_snr_grid_clips_an_infinite_end():
+    """Linear flow at t=1 has log-SNR -inf: interior points are spaced from -LOG_SNR_CLIP (module docstring)."""
     flow = LinearFlow()
     grid = time_grid(flow, 6, "log_snr", t_max=1.0, t_min=0.5)
-    expected = torch.linspace(-30.0, 0.0, 7, dtype=torch.float64)
+    expected = torch.linspace(-LOG_SNR_CLIP, 0.0, 7, dtype=torch.float64)
     torch.testing.assert_close(flow.log_snr(grid[1:]), expected[1:], rtol=0, atol=1e-8)
 
 
