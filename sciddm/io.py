@@ -37,11 +37,12 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path for writers that insist on a file name (e.g. ``torch.save``, ``savefig``).
 
-    The temporary name keeps the final suffix so that format detection by extension still works.
+    The temporary name keeps all suffixes (``.nii.gz``) so that format detection by extension still works.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    suffix = "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:len(path.name) - len(suffix)]}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

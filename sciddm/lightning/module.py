@@ -67,10 +67,15 @@ class DiffusionModule(pl.LightningModule):
 
     def split_batch(self, batch: dict[str, Tensor] | tuple[dict[str, Tensor], Context]
                     ) -> tuple[dict[str, Tensor], Context]:
-        """Separate the generated fields from the context: a flat dict, or a ``(fields, context)`` pair."""
+        """Separate the generated fields from the context.
+
+        Accepted layouts: a flat dict, a ``(fields, context)`` pair, or a dict with a nested ``"context"`` dict.
+        """
         if isinstance(batch, (tuple, list)):
             fields, context = batch
             batch = {**context, **fields}
+        elif isinstance(batch.get("context"), dict):
+            batch = {**batch["context"], **{k: v for k, v in batch.items() if k != "context"}}
         missing = [name for name in self.fields if name not in batch]
         if missing:
             raise ConfigError(f"batch has no field(s) {missing}; it has {sorted(batch)}")
