@@ -55,7 +55,7 @@ def round_to_coupling(plan: torch.Tensor) -> torch.Tensor:
 
 
 def emd_sinkhorn(
-    x: torch.Tensor, y: torch.Tensor, epsilon: float = 2e-3, decay: float = 0.8, final_iterations: int = 30
+    x: torch.Tensor, y: torch.Tensor, epsilon: float = 5e-3, decay: float = 0.9, final_iterations: int = 100
 ) -> torch.Tensor:
     """Approximate EMD between paired clouds ``x``, ``y`` [B, N, 3]; returns [B], an upper bound on the exact one.
 
