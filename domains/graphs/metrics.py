@@ -9,6 +9,7 @@ Keys (only those whose inputs were given appear):
 * with a reference and a training set, DeFoG's ratios (Qin et al. 2025, following Bergmeister et al. 2024):
   ``{statistic}_ratio = MMD^2_tv(generated, reference) / MMD^2_tv(train, reference)`` and ``mean_ratio``,
   their average over the four statistics (DeFoG also averages a wavelet statistic, which we do not compute);
+  a statistic whose train-vs-reference MMD^2 is exactly 0 has no ratio and is left out of the mean;
 * for molecular graphs (``atoms`` given): ``mol_validity`` (RDKit sanitization, no correction),
   ``mol_uniqueness`` (distinct canonical SMILES / valid), ``mol_novelty`` (unique valid SMILES absent from
   the training set / unique valid) and, with ``fcd=True`` and a reference, ``fcd`` (Frechet ChemNet
@@ -41,11 +42,10 @@ def mmd_metrics(generated: list[nx.Graph], reference: list[nx.Graph],
         gen, ref = describe(generated, statistic), describe(reference, statistic)
         for protocol in PROTOCOLS:
             out[f"{statistic}_mmd2_{protocol}"] = mmd2_from_descriptors(gen, ref, statistic, protocol)
-        if train is not None:
-            base = mmd2_from_descriptors(describe(train, statistic), ref, statistic, "tv")
-            ratio = out[f"{statistic}_mmd2_tv"] / base if base > 0 else float("inf")
-            out[f"{statistic}_ratio"] = ratio
-            ratios.append(ratio)
+        base = None if train is None else mmd2_from_descriptors(describe(train, statistic), ref, statistic, "tv")
+        if base:  # a zero train-vs-test MMD (e.g. clustering on Grid, all zeros) gives no ratio
+            out[f"{statistic}_ratio"] = out[f"{statistic}_mmd2_tv"] / base
+            ratios.append(out[f"{statistic}_ratio"])
     if ratios:
         out["mean_ratio"] = float(np.mean(ratios))
     return out
