@@ -80,12 +80,16 @@ class Field(ABC):
     def make_solver(self, sampler):
         """A fresh solver for this field from the :class:`sciddm.sampling.Sampler` settings."""
 
+    def is_terminal(self, t: float) -> bool:
+        """Whether time ``t`` carries no noise at all (a step landing there returns the clean estimate)."""
+        return False
+
     def needs_final_denoise(self, t_min: float) -> bool:
         """Whether the state at ``t_min`` still carries noise that a final evaluation should remove."""
         return False
 
-    def final_estimate(self, x: Tensor, output: Tensor, t_min: float) -> Tensor:
-        """The state after the optional final denoising evaluation at ``t_min``."""
+    def final_estimate(self, x: Tensor, estimate: Tensor, t_min: float, context: Context) -> Tensor:
+        """The state after the optional final denoising evaluation at ``t_min``, given the clean estimate."""
         return x
 
     def finalize(self, x: Tensor, context: Context) -> Tensor:
@@ -199,15 +203,18 @@ class GaussianField(Field):
     def make_solver(self, sampler) -> Solver:
         return make_solver(sampler.solver)
 
-    def needs_final_denoise(self, t_min: float) -> bool:
-        return scalar_coefficients(self.path, t_min)[1] > 0.0
+    def is_terminal(self, t: float) -> bool:
+        return scalar_coefficients(self.path, t)[1] == 0.0
 
-    def final_estimate(self, x, output, t_min):
-        return self.denoised(output, x, t_min)
+    def needs_final_denoise(self, t_min: float) -> bool:
+        return not self.is_terminal(t_min)
+
+    def final_estimate(self, x, estimate, t_min, context):
+        return self._project(estimate, context)
 
     def update(self, solver: Solver, x_t, t, s, estimate, context, generator):
         estimate = self._project(estimate, context)
-        if scalar_coefficients(self.path, s)[1] == 0.0:
+        if self.is_terminal(s):
             return estimate
         noise: Noise = lambda: self.path.noise(x_t, context, generator)  # noqa: E731
         return solver.update(self.path, x_t, t, s, estimate, noise)

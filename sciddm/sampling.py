@@ -12,7 +12,7 @@ End points, deliberately:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -111,50 +111,81 @@ class Sampler:
         return time_grid(schedule, self.steps, kind, t_max=self.t_max, t_min=self.t_min)
 
 
+Estimator = Callable[[dict[str, Tensor], float], dict[str, Tensor]]
+StepHook = Callable[[dict[str, Tensor], float, "Context", "torch.Generator | None"], dict[str, Tensor]]
+
+
+class CountingNetwork:
+    """Wraps a network and counts its calls: the NFE every sampler reports (guidance wrappers included)."""
+
+    def __init__(self, network: Network):
+        self.network = network
+        self.calls = 0
+
+    def __call__(self, inputs: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
+        self.calls += 1
+        return self.network(inputs, t, context)
+
+
+def make_estimator(network: Network, fields: dict[str, Field], context: Context) -> Estimator:
+    """``estimate(state, t)``: one network call, turned into each field's clean-data estimate."""
+
+    def estimate(state: dict[str, Tensor], t: float) -> dict[str, Tensor]:
+        reference = next(iter(state.values()))
+        t_batch = torch.full((reference.shape[0],), t, device=reference.device)
+        inputs = {name: field.network_input(state[name], t_batch) for name, field in fields.items()}
+        outputs = network(inputs, t_batch, context)
+        return {name: field.denoised(outputs[name], state[name], t) for name, field in fields.items()}
+
+    return estimate
+
+
 def sample_fields(network: Network, fields: dict[str, Field], template: dict[str, Tensor], context: Context,
-                  sampler: Sampler, generator: torch.Generator | None = None, progress: bool = False
+                  sampler: Sampler, generator: torch.Generator | None = None, progress: bool = False,
+                  guidance: Sequence[Callable[[Estimator], Estimator]] = (), hooks: Sequence[StepHook] = (),
                   ) -> tuple[dict[str, Tensor], int]:
     """Sample every field jointly with one ``network`` call per step; return ``(state, nfe)``.
 
     ``template`` holds one tensor per field giving the shape (and dtype/device) of a draw; ``network`` maps
-    ``({name: network input}, t [B], context)`` to raw outputs. A solver with several evaluations per step
-    (Heun) is only allowed for a single continuous field, where it runs through :func:`solve`.
+    ``({name: network input}, t [B], context)`` to raw outputs (wrap it for classifier-free guidance).
+    Steering never forks a solver: ``guidance`` wrappers transform the estimator (e.g. reconstruction or
+    reward-gradient guidance), and ``hooks`` edit the state after each step, at its new time ``s`` (e.g.
+    inpainting). A solver with several evaluations per step (Heun) needs a single continuous field.
     """
+    counted = CountingNetwork(network)
+    estimate = make_estimator(counted, fields, context)
+    for wrap in guidance:
+        estimate = wrap(estimate)
     grid = sampler.grid_for(fields)
     state = {name: field.prior(template[name], context, generator) for name, field in fields.items()}
-    batch = next(iter(state.values())).shape[0]
-    device = next(iter(state.values())).device
-
-    def outputs_at(current: dict[str, Tensor], t: float) -> dict[str, Tensor]:
-        t_batch = torch.full((batch,), t, device=device)
-        inputs = {name: field.network_input(current[name], t_batch) for name, field in fields.items()}
-        return network(inputs, t_batch, context)
-
     solvers = {name: field.make_solver(sampler) for name, field in fields.items()}
-    if any(getattr(s, "evals_per_step", 1) > 1 for s in solvers.values()):
-        if len(fields) != 1:
-            raise ConfigError(f"solver {sampler.solver!r} needs several evaluations per step; joint states of "
-                              f"{len(fields)} fields need a single-evaluation solver (e.g. dpmpp_2m, ddim)")
-        ((name, field),) = fields.items()
-        result = solve(field.path, solvers[name],
-                       lambda x, t: field.denoised(outputs_at({name: x}, t)[name], x, t),
-                       state[name], grid, generator, context, sampler.denoise_final, progress)
-        return {name: field.finalize(result.x, context)}, result.nfe
-
     for solver in solvers.values():
         solver.reset()
-    nfe = 0
+    multi_eval = any(getattr(s, "evals_per_step", 1) > 1 for s in solvers.values())
+    if multi_eval and len(fields) != 1:
+        raise ConfigError(f"solver {sampler.solver!r} needs several evaluations per step; joint states of "
+                          f"{len(fields)} fields need a single-evaluation solver (e.g. dpmpp_2m, ddim)")
+
     times = grid.tolist()
     for t, s in tqdm(list(zip(times[:-1], times[1:], strict=True)), desc="sampling", disable=not progress,
                      leave=False):
-        outputs = outputs_at(state, t)
-        nfe += 1
-        state = {name: field.update(solvers[name], state[name], t, s,
-                                    field.denoised(outputs[name], state[name], t), context, generator)
-                 for name, field in fields.items()}
+        if multi_eval and not next(iter(fields.values())).is_terminal(s):
+            ((name, field),) = fields.items()
+            denoise = _single_field_denoiser(estimate, name)
+            state = {name: solvers[name].step(field.path, denoise, state[name], t, s,
+                                              _noise_source(field.path, state[name], context, generator))}
+        else:
+            estimates = estimate(state, t)
+            state = {name: field.update(solvers[name], state[name], t, s, estimates[name], context, generator)
+                     for name, field in fields.items()}
+        for hook in hooks:
+            state = hook(state, s, context, generator)
     if sampler.denoise_final and any(field.needs_final_denoise(times[-1]) for field in fields.values()):
-        outputs = outputs_at(state, times[-1])
-        nfe += 1
-        state = {name: field.final_estimate(state[name], outputs[name], times[-1])
+        estimates = estimate(state, times[-1])
+        state = {name: field.final_estimate(state[name], estimates[name], times[-1], context)
                  for name, field in fields.items()}
-    return {name: fields[name].finalize(x, context) for name, x in state.items()}, nfe
+    return {name: fields[name].finalize(x, context) for name, x in state.items()}, counted.calls
+
+
+def _single_field_denoiser(estimate: Estimator, name: str) -> Callable[[Tensor, float], Tensor]:
+    return lambda x, t: estimate({name: x}, t)[name]
