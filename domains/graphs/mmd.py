@@ -41,8 +41,6 @@ import numpy as np
 
 from domains.graphs.orbits import orbit_counts
 
-Kernel = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
 
 def degree_histogram(graph: nx.Graph) -> np.ndarray:
     return np.asarray(nx.degree_histogram(graph), dtype=float)

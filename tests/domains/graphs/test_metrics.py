@@ -57,3 +57,11 @@ def test_bad_options_and_files(tmp_path):
         evaluate_file(tmp_path / "g.g6", validity="cubic")
     with pytest.raises(DataError, match=r"g.g6, record 1: 9 nodes, more than the maximum 8"):
         evaluate_file(tmp_path / "g.g6", max_nodes=8)
+
+
+def test_statistic_with_zero_train_vs_test_mmd_has_no_ratio():
+    grids = generators.grid(min_side=3, max_side=5)  # all clustering coefficients are 0
+    out = graph_metrics(grids[:3], reference=grids[3:6], train=grids[6:9])
+    assert "clustering_ratio" not in out and out["clustering_mmd2_tv"] == 0.0
+    ratios = [out[f"{s}_ratio"] for s in ("degree", "orbit", "spectral")]
+    assert out["mean_ratio"] == pytest.approx(sum(ratios) / 3)
