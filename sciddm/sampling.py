@@ -112,7 +112,8 @@ class Sampler:
 
 
 Estimator = Callable[[dict[str, Tensor], float], dict[str, Tensor]]
-StepHook = Callable[[dict[str, Tensor], float, "Context", "torch.Generator | None"], dict[str, Tensor]]
+# A step hook sees the state after a step to time s (None after the final clean estimate).
+StepHook = Callable[[dict[str, Tensor], "float | None", "Context", "torch.Generator | None"], dict[str, Tensor]]
 
 
 class CountingNetwork:
@@ -184,6 +185,8 @@ def sample_fields(network: Network, fields: dict[str, Field], template: dict[str
         estimates = estimate(state, times[-1])
         state = {name: field.final_estimate(state[name], estimates[name], times[-1], context)
                  for name, field in fields.items()}
+        for hook in hooks:
+            state = hook(state, None, context, generator)
     return {name: fields[name].finalize(x, context) for name, x in state.items()}, counted.calls
 
 

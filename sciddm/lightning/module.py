@@ -10,6 +10,7 @@ batch seeds its own generator from its first index, so results do not depend on 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -143,14 +144,21 @@ class DiffusionModule(pl.LightningModule):
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def sample(self, template: dict[str, Tensor], context: Context, sampler: Sampler | None = None,
-               generator: torch.Generator | None = None, progress: bool = False) -> tuple[dict[str, Tensor], int]:
-        """Draw one sample per row of ``template`` with the EMA network; return ``(samples, nfe)``."""
+               generator: torch.Generator | None = None, progress: bool = False,
+               guidance: Sequence[Callable] = (), hooks: Sequence[Callable] = (),
+               network_wrapper: Callable[[nn.Module], Callable] | None = None) -> tuple[dict[str, Tensor], int]:
+        """Draw one sample per row of ``template`` with the EMA network; return ``(samples, nfe)``.
+
+        ``network_wrapper`` (e.g. classifier-free guidance), ``guidance`` (estimator wrappers) and ``hooks``
+        (step hooks) are passed to :func:`sciddm.sampling.sample_fields`.
+        """
         network = self.sampling_network
         was_training = network.training
         network.eval()
         try:
-            return sample_fields(network, self.fields, template, context, sampler or self.sampler, generator,
-                                 progress)
+            call = network_wrapper(network) if network_wrapper is not None else network
+            return sample_fields(call, self.fields, template, context, sampler or self.sampler, generator,
+                                 progress, guidance=guidance, hooks=hooks)
         finally:
             network.train(was_training)
 
