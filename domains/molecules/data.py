@@ -1,4 +1,5 @@
-"""Datasets and the LightningDataModule for molecules: QM9 (qm9pack) or the user's own SDF set.
+"""Datasets and the LightningDataModule for molecules: QM9 (qm9pack), MOSES with ETKDG conformers, or the
+user's own SDF set.
 
 User SDF sets (e.g. GEOM-style conformer files) are split by a seeded permutation
 ``numpy.random.default_rng(seed)``: 80% train, 10% val, 10% test (the rest of the rounding goes to train).
@@ -18,11 +19,13 @@ from torch.utils.data import DataLoader, Dataset
 from domains.molecules.batching import dense_batch, molecule_graph
 from domains.molecules.elements import DEFAULT_CHARGES, NUM_BOND_TYPES, QM9_ELEMENTS, Vocabulary
 from domains.molecules.io import read_sdf
+from domains.molecules.moses import MOSES_ELEMENTS, load_moses
 from domains.molecules.qm9 import load_qm9
 from domains.molecules.table import MoleculeTable
 from sciddm.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
+SOURCE_ELEMENTS = {"qm9": QM9_ELEMENTS, "moses": MOSES_ELEMENTS, "sdf": QM9_ELEMENTS}
 
 
 class MoleculeDataset(Dataset):
@@ -98,14 +101,16 @@ class MoleculeDataModule(pl.LightningDataModule):
     """Dense padded ``(fields, context)`` batches (see :mod:`domains.molecules.batching`).
 
     ``source="qm9"`` reads QM9 with hydrogens (cached, EDM split, see :mod:`domains.molecules.qm9`);
-    ``source="sdf"`` reads ``path``. ``max_molecules`` caps every split (quick CPU runs).
+    ``source="moses"`` MOSES SMILES with ETKDG conformers (:mod:`domains.molecules.moses`, ``max_molecules``
+    defaults to 1000 there); ``source="sdf"`` reads ``path``. ``elements`` defaults to the source's own
+    alphabet (QM9: H C N O F; MOSES: H C N O F S Cl Br; SDF: QM9's). ``max_molecules`` caps every split.
     """
 
     def __init__(
         self,
         source: str = "qm9",
         path: str | None = None,
-        elements: tuple[str, ...] = QM9_ELEMENTS,
+        elements: tuple[str, ...] | None = None,
         charges: tuple[int, ...] = DEFAULT_CHARGES,
         max_molecules: int | None = None,
         batch_size: int = 64,
@@ -115,12 +120,16 @@ class MoleculeDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
     ):
         super().__init__()
-        if source not in ("qm9", "sdf"):
-            raise ConfigError(f"unknown molecule source {source!r}; choose one of: qm9, sdf")
+        if source not in SOURCE_ELEMENTS:
+            raise ConfigError(f"unknown molecule source {source!r}; choose one of: {', '.join(SOURCE_ELEMENTS)}")
         if source == "sdf" and path is None:
             raise ConfigError("source 'sdf' needs a path to an .sdf file")
         self.save_hyperparameters()
-        self.vocabulary = Vocabulary(tuple(elements), tuple(charges))
+        self.vocabulary = Vocabulary(tuple(elements or SOURCE_ELEMENTS[source]), tuple(charges))
+        builtin = Vocabulary(SOURCE_ELEMENTS[source])
+        if source != "sdf" and self.vocabulary != builtin:
+            raise ConfigError(f"{source} uses elements {list(builtin.elements)} and charges "
+                              f"{list(builtin.charges)}; got {list(self.vocabulary.elements)} and {list(charges)}")
         self.tables: dict[str, MoleculeTable] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -128,9 +137,9 @@ class MoleculeDataModule(pl.LightningDataModule):
             return
         h = self.hparams
         if h.source == "qm9":
-            if self.vocabulary != Vocabulary(QM9_ELEMENTS, self.vocabulary.charges):
-                raise ConfigError(f"QM9 uses elements {list(QM9_ELEMENTS)}; got {list(self.vocabulary.elements)}")
             tables = load_qm9(SPLITS, h.seed, h.max_molecules, h.cache_dir)
+        elif h.source == "moses":
+            tables = {s: load_moses(s, h.seed, h.max_molecules or 1000, h.cache_dir) for s in SPLITS}
         else:
             tables = split_table(load_sdf_set(h.path, self.vocabulary), h.seed)
             if h.max_molecules is not None:

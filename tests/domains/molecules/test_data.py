@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from rdkit import Chem
 
 from domains.molecules.batching import batch_to_molecules, dense_batch, molecule_graph
 from domains.molecules.data import (
@@ -11,8 +12,10 @@ from domains.molecules.data import (
 )
 from domains.molecules.elements import Vocabulary
 from domains.molecules.io import write_sdf
+from domains.molecules.moses import load_moses, split_smiles
 from domains.molecules.qm9 import bonds_from_smiles, load_qm9, parse_row, read_qm9_csv, split_rows
 from domains.molecules.table import MoleculeTable
+from domains.molecules.validity import canonical_smiles, sanitized
 from sciddm.errors import ConfigError, DataError
 
 from .conftest import QM9_SAMPLE, embedded
@@ -132,3 +135,23 @@ def test_datamodule_bad_configuration():
         MoleculeDataModule(source="zinc")
     with pytest.raises(ConfigError, match="needs a path"):
         MoleculeDataModule(source="sdf")
+
+
+def test_builtin_sources_fix_their_vocabulary():
+    with pytest.raises(ConfigError, match=r"qm9 uses elements \['H', 'C', 'N', 'O', 'F'\]"):
+        MoleculeDataModule(source="qm9", elements=("C", "H"))
+    with pytest.raises(ConfigError, match=r"moses uses elements .* and charges \[-1, 0, 1\]"):
+        MoleculeDataModule(source="moses", charges=(0,))
+
+
+def test_moses_split_and_conformers(tmp_path):
+    val = split_smiles("val", seed=0)
+    assert len(val) == len(set(val)) == 10_000
+    table = load_moses("val", seed=0, max_molecules=4, cache_dir=tmp_path)
+    assert table.names == val[:4]  # the first four all embed
+    for i in range(4):
+        molecule = table.molecule(i)
+        mol = sanitized(molecule)
+        assert mol is not None and canonical_smiles(mol) == Chem.CanonSmiles(val[i])
+        bonded = molecule.positions[molecule.bonds[:, 0]] - molecule.positions[molecule.bonds[:, 1]]
+        assert np.linalg.norm(bonded, axis=1).max() < 2.0  # a real 3D embedding, bonds of sane length

@@ -31,6 +31,12 @@ def test_real_qm9_file_metrics(tmp_path, qm9_molecules):
     assert inferred["validity"] >= 0.9 and "novelty" not in inferred
 
 
+def test_real_qm9_edm_convention_validity(qm9_molecules):
+    """Inferred bonds, implicit hydrogens allowed: EDM's convention, 97.7% valid on QM9 in the EDM paper."""
+    xyz = [Molecule(m.elements, m.positions) for m in qm9_molecules]
+    assert evaluate_molecules(xyz, implicit_hydrogens=True, fcd=False)["validity"] >= 0.96
+
+
 def test_noisy_coordinates_are_mostly_unstable(qm9_molecules):
     rng = np.random.default_rng(1)
     noisy = [Molecule(m.elements, m.positions + rng.normal(0, 0.3, m.positions.shape))
@@ -112,4 +118,4 @@ def test_frechet_distance_of_diagonal_gaussians_in_closed_form():
     rotation, _ = np.linalg.qr(rng.normal(size=(6, 6)))
     got = frechet_distance(rotation @ mean_a, rotation @ np.diag(var_a) @ rotation.T,
                            rotation @ mean_b, rotation @ np.diag(var_b) @ rotation.T)
-    assert got == pytest.approx(expected, rel=1e-9)
+    assert got == pytest.approx(expected, rel=1e-7)  # sqrt of a rounding-level eigenvalue: ~1e-8
