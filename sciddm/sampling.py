@@ -144,17 +144,19 @@ def make_estimator(network: Network, fields: dict[str, Field], context: Context)
 def sample_fields(network: Network, fields: dict[str, Field], template: dict[str, Tensor], context: Context,
                   sampler: Sampler, generator: torch.Generator | None = None, progress: bool = False,
                   guidance: Sequence[Callable[[Estimator], Estimator]] = (), hooks: Sequence[StepHook] = (),
-                  ) -> tuple[dict[str, Tensor], int]:
+                  network_wrapper: Callable[[Network], Network] | None = None) -> tuple[dict[str, Tensor], int]:
     """Sample every field jointly with one ``network`` call per step; return ``(state, nfe)``.
 
     ``template`` holds one tensor per field giving the shape (and dtype/device) of a draw; ``network`` maps
-    ``({name: network input}, t [B], context)`` to raw outputs (wrap it for classifier-free guidance).
+    ``({name: network input}, t [B], context)`` to raw outputs; ``network_wrapper`` wraps it (e.g.
+    classifier-free guidance) and the NFE counts the calls of ``network`` itself.
     Steering never forks a solver: ``guidance`` wrappers transform the estimator (e.g. reconstruction or
     reward-gradient guidance), and ``hooks`` edit the state after each step, at its new time ``s`` (e.g.
     inpainting). A solver with several evaluations per step (Heun) needs a single continuous field.
     """
     counted = CountingNetwork(network)
-    estimate = make_estimator(counted, fields, context)
+    call = network_wrapper(counted) if network_wrapper is not None else counted
+    estimate = make_estimator(call, fields, context)
     for wrap in guidance:
         estimate = wrap(estimate)
     grid = sampler.grid_for(fields)

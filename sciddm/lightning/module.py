@@ -156,9 +156,8 @@ class DiffusionModule(pl.LightningModule):
         was_training = network.training
         network.eval()
         try:
-            call = network_wrapper(network) if network_wrapper is not None else network
-            return sample_fields(call, self.fields, template, context, sampler or self.sampler, generator,
-                                 progress, guidance=guidance, hooks=hooks)
+            return sample_fields(network, self.fields, template, context, sampler or self.sampler, generator,
+                                 progress, guidance=guidance, hooks=hooks, network_wrapper=network_wrapper)
         finally:
             network.train(was_training)
 

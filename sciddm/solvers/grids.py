@@ -15,6 +15,8 @@ marginals no longer change; the end points themselves stay exactly ``t_max`` and
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -26,8 +28,8 @@ LOG_SNR_CLIP = 15.0
 
 def _log_snr_range(schedule: Schedule, t_max: float, t_min: float) -> tuple[float, float]:
     ends = torch.tensor([t_max, t_min], dtype=torch.float64)
-    lo, hi = schedule.log_snr(ends).clamp(-LOG_SNR_CLIP, LOG_SNR_CLIP).tolist()
-    return lo, hi
+    lo, hi = schedule.log_snr(ends).tolist()
+    return (lo if math.isfinite(lo) else -LOG_SNR_CLIP), (hi if math.isfinite(hi) else LOG_SNR_CLIP)
 
 
 def uniform_grid(schedule: Schedule, steps: int, t_max: float, t_min: float, rho: float = 7.0) -> Tensor:
