@@ -23,28 +23,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
-    """Sinusoidal embedding [B, dim] of ``t`` in [0, 1] (Vaswani et al. 2017 on ``1000 t``): ``cos`` then ``sin``
-    of ``1000 t / max_period^(k / (dim/2))`` for ``k < dim/2``."""
-    half = dim // 2
-    frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    angles = 1000.0 * t.float()[:, None] * frequencies[None]
-    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+from sciddm.nn import SinusoidalTimeEmbedding
 
 
 class ConditionEmbedding(nn.Module):
-    """Time embedding (sinusoid + MLP) plus, with ``num_classes > 0``, a learned class embedding; index
-    ``num_classes`` is the null class used for negative or absent labels."""
+    """Time embedding (the core's sinusoid + MLP, projected to ``out_dim``) plus, with ``num_classes > 0``, a
+    learned class embedding; index ``num_classes`` is the null class used for negative or absent labels."""
 
     def __init__(self, time_dim: int, out_dim: int, num_classes: int = 0):
         super().__init__()
-        self.time_dim, self.num_classes = time_dim, num_classes
-        self.time = nn.Sequential(nn.Linear(time_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim))
+        self.num_classes = num_classes
+        self.time = nn.Sequential(SinusoidalTimeEmbedding(time_dim), nn.SiLU(), nn.Linear(time_dim, out_dim))
         self.classes = nn.Embedding(num_classes + 1, out_dim) if num_classes > 0 else None
 
     def forward(self, t: Tensor, label: Tensor | None) -> Tensor:
-        embedding = self.time(timestep_embedding(t, self.time_dim))
+        embedding = self.time(t)
         if self.classes is None:
             return embedding
         if label is None:

@@ -7,7 +7,6 @@ from domains.pointclouds.denoisers import (
     PointTransformerDenoiser,
     PointVoxelDenoiser,
     devoxelize,
-    timestep_embedding,
     voxel_coordinates,
     voxelize,
 )
@@ -17,12 +16,6 @@ NETWORKS = [
     lambda classes=0: PointVoxelDenoiser(hidden=16, depth=2, resolution=8, time_dim=16, num_classes=classes),
     lambda classes=0: PointTransformerDenoiser(width=32, depth=2, heads=4, time_dim=16, num_classes=classes),
 ]
-
-
-def test_timestep_embedding_values():
-    embedding = timestep_embedding(torch.tensor([0.0, 0.5]), 8)
-    assert torch.equal(embedding[0], torch.tensor([1.0, 1, 1, 1, 0, 0, 0, 0]))
-    assert embedding[1, 0].item() == pytest.approx(torch.cos(torch.tensor(500.0)).item(), abs=1e-5)
 
 
 def test_trilinear_devoxelisation_is_exact_for_linear_fields():
