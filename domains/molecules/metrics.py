@@ -32,6 +32,9 @@ from domains.molecules.io import read_molecules
 from domains.molecules.molecule import Molecule
 from domains.molecules.valence import charged_atom_stability, charged_molecule_stability, edm_atom_stability
 from domains.molecules.validity import canonical_smiles, is_connected, sanitized
+from sciddm.errors import ConfigError
+
+OPTIONS = ("fcd", "implicit_hydrogens")
 
 
 @dataclass
@@ -112,6 +115,9 @@ def evaluate_file(path: Path, reference: Path | None = None, **options) -> dict:
 
     Options: ``implicit_hydrogens`` (bool, default False), ``fcd`` (bool, default True).
     """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown molecules evaluation option {unknown[0]!r}; choose from: {', '.join(OPTIONS)}")
     molecules = read_molecules(path)
     reference_molecules = None if reference is None else read_molecules(reference)
     return evaluate_molecules(molecules, reference_molecules, **options)

@@ -7,7 +7,7 @@ from domains.molecules.io import write_sdf, write_xyz
 from domains.molecules.metrics import evaluate_molecules
 from domains.molecules.molecule import Molecule
 from domains.molecules.validity import canonical_smiles, sanitized
-from sciddm.errors import DataError
+from sciddm.errors import ConfigError, DataError
 from sciddm.evaluation import evaluate
 
 from .conftest import embedded, molecule
@@ -119,3 +119,9 @@ def test_frechet_distance_of_diagonal_gaussians_in_closed_form():
     got = frechet_distance(rotation @ mean_a, rotation @ np.diag(var_a) @ rotation.T,
                            rotation @ mean_b, rotation @ np.diag(var_b) @ rotation.T)
     assert got == pytest.approx(expected, rel=1e-7)  # sqrt of a rounding-level eigenvalue: ~1e-8
+
+
+def test_unknown_evaluation_option_is_a_config_error(tmp_path):
+    write_xyz([embedded("C")], tmp_path / "gen.xyz")
+    with pytest.raises(ConfigError, match="unknown molecules evaluation option 'fdc'"):
+        evaluate("molecules", tmp_path / "gen.xyz", fdc=False)
