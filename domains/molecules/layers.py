@@ -1,13 +1,13 @@
-"""Building blocks shared by the molecule denoisers: time embedding, masks, input embedding, output heads."""
+"""Building blocks shared by the molecule denoisers: masks, distances, input embedding, output heads.
+
+The time embedding is the core's :class:`sciddm.nn.SinusoidalTimeEmbedding` (sinusoids of 1000 t + MLP)."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor, nn
 
-FIELD_NAMES = ("pos", "atom_types", "charges", "bonds")
+from sciddm.nn import SinusoidalTimeEmbedding
 
 
 def mlp(*sizes: int, final_activation: bool = False) -> nn.Sequential:
@@ -18,21 +18,6 @@ def mlp(*sizes: int, final_activation: bool = False) -> nn.Sequential:
         if k < len(sizes) - 2 or final_activation:
             layers.append(nn.SiLU())
     return nn.Sequential(*layers)
-
-
-class SinusoidalTimeEmbedding(nn.Module):
-    """t in [0, 1] -> [sin(s t w_k), cos(s t w_k)], w_k = max_period^(-k / (dim/2)), s = ``scale``
-    (Vaswani et al., 2017; the DDPM convention of feeding ``1000 t``)."""
-
-    def __init__(self, dim: int = 64, scale: float = 1000.0, max_period: float = 10000.0):
-        super().__init__()
-        half = dim // 2
-        self.register_buffer("frequencies", torch.exp(-math.log(max_period) * torch.arange(half) / half))
-        self.scale = scale
-
-    def forward(self, t: Tensor) -> Tensor:
-        angles = self.scale * t[:, None].float() * self.frequencies[None, :]
-        return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
 def pair_mask(node_mask: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser
-from domains.molecules.layers import SinusoidalTimeEmbedding, masked_mean
+from domains.molecules.layers import masked_mean
 
 SIZES = {"num_atom_types": 5, "num_charges": 3, "num_bond_types": 5}
 NETWORKS = {
@@ -101,12 +101,3 @@ def test_outputs_symmetric_zero_com_and_trainable(name):
     grads = [p.grad for p in net.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert sum(int(g.abs().sum() > 0) for g in grads) >= 0.9 * len(grads)
-
-
-def test_time_embedding_values():
-    embedding = SinusoidalTimeEmbedding(dim=4, scale=1.0, max_period=100.0)  # frequencies 1, 1/10
-    got = embedding(torch.tensor([0.0, 0.5]))
-    want = torch.tensor([[0.0, 0.0, 1.0, 1.0],
-                         [torch.sin(torch.tensor(0.5)), torch.sin(torch.tensor(0.05)),
-                          torch.cos(torch.tensor(0.5)), torch.cos(torch.tensor(0.05))]])
-    torch.testing.assert_close(got, want)
