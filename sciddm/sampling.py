@@ -24,6 +24,7 @@ from sciddm.errors import ConfigError, choose
 from sciddm.paths.gaussian import GaussianPath
 from sciddm.solvers import time_grid
 from sciddm.solvers.base import Solver, scalar_coefficients
+from sciddm.solvers.cache import RowCache
 
 if TYPE_CHECKING:
     from sciddm.fields import Context, Field
@@ -154,14 +155,16 @@ def sample_fields(network: Network, fields: dict[str, Field], template: dict[str
     reward-gradient guidance), and ``hooks`` edit the state after each step, at its new time ``s`` (e.g.
     inpainting). A solver with several evaluations per step (Heun) needs a single continuous field.
     """
+    solvers = {name: field.make_solver(sampler) for name, field in fields.items()}
     counted = CountingNetwork(network)
     call = network_wrapper(counted) if network_wrapper is not None else counted
+    if any(getattr(solver, "reuses_outputs", False) for solver in solvers.values()):
+        call = RowCache(call)  # e.g. the cached masked sampler: unchanged samples are not re-evaluated
     estimate = make_estimator(call, fields, context)
     for wrap in guidance:
         estimate = wrap(estimate)
     grid = sampler.grid_for(fields)
     state = {name: field.prior(template[name], context, generator) for name, field in fields.items()}
-    solvers = {name: field.make_solver(sampler) for name, field in fields.items()}
     for solver in solvers.values():
         solver.reset()
     multi_eval = any(getattr(s, "evals_per_step", 1) > 1 for s in solvers.values())
