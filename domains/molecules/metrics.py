@@ -12,6 +12,8 @@ Every metric is defined in ``docs/molecules.md``; in short, for n molecules:
 * with a reference set: ``novelty`` (distinct valid SMILES not in the reference / distinct valid SMILES),
   ``fcd`` (valid generated vs valid reference SMILES), ``bond_length_w1`` (Angstrom) and ``bond_angle_w1``
   (degrees) (:mod:`geometry`).
+* with ``strain=True``: ``strain_energy_mean`` / ``strain_energy_median`` (kcal/mol) over the
+  ``strain_energy_count`` valid molecules MMFF94 can type (:mod:`strain`).
 
 A metric without enough data (e.g. uniqueness with no valid molecule) is ``None``. Invalid molecules are
 counted as invalid and never raise.
@@ -30,11 +32,12 @@ from domains.molecules.fcd import frechet_chemnet_distance
 from domains.molecules.geometry import bond_angles, bond_lengths, weighted_w1
 from domains.molecules.io import read_molecules
 from domains.molecules.molecule import Molecule
+from domains.molecules.strain import mmff_strain_energy
 from domains.molecules.valence import charged_atom_stability, charged_molecule_stability, edm_atom_stability
 from domains.molecules.validity import canonical_smiles, is_connected, sanitized
 from sciddm.errors import ConfigError
 
-OPTIONS = ("fcd", "implicit_hydrogens")
+OPTIONS = ("fcd", "implicit_hydrogens", "strain")
 
 
 @dataclass
@@ -69,7 +72,7 @@ def _fraction(values) -> float | None:
 
 
 def evaluate_molecules(molecules: list[Molecule], reference: list[Molecule] | None = None,
-                       implicit_hydrogens: bool = False, fcd: bool = True) -> dict:
+                       implicit_hydrogens: bool = False, fcd: bool = True, strain: bool = False) -> dict:
     """The flat metrics dict described in the module docstring."""
     assessed = [assess(m, implicit_hydrogens) for m in molecules]
     valid = [a for a in assessed if a.mol is not None]
@@ -86,6 +89,11 @@ def evaluate_molecules(molecules: list[Molecule], reference: list[Molecule] | No
         "connected_validity": _fraction(a.mol is not None and is_connected(a.mol) for a in assessed),
         "uniqueness": len(set(smiles)) / len(smiles) if smiles else None,
     }
+    if strain:
+        energies = [e for e in (mmff_strain_energy(a.mol) for a in valid) if e is not None]
+        metrics.update(strain_energy_count=len(energies),
+                       strain_energy_mean=float(np.mean(energies)) if energies else None,
+                       strain_energy_median=float(np.median(energies)) if energies else None)
     if reference is not None:
         metrics.update(compare_to_reference(assessed, [assess(m, implicit_hydrogens) for m in reference], fcd))
     return metrics
@@ -113,7 +121,8 @@ def compare_to_reference(assessed: list[Assessment], reference: list[Assessment]
 def evaluate_file(path: Path, reference: Path | None = None, **options) -> dict:
     """Metrics of the molecules in ``path`` (.xyz or .sdf), optionally against a ``reference`` file.
 
-    Options: ``implicit_hydrogens`` (bool, default False), ``fcd`` (bool, default True).
+    Options: ``implicit_hydrogens`` (bool, default False), ``fcd`` (bool, default True), ``strain`` (bool,
+    default False).
     """
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:

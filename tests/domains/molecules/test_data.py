@@ -58,9 +58,10 @@ def test_bonds_and_charges_of_a_qm9_zwitterion(qm9_rows):
 
 
 def test_qm9_cache_is_reused(qm9_cache, qm9_test_table):
-    files = sorted(p.name for p in qm9_cache.iterdir())
-    assert files == ["qm9_v1_test_seed0_400.pt"]
+    cached = qm9_cache / "qm9_v1_test_seed0_400.pt"
+    stamp = cached.stat().st_mtime_ns
     again = load_qm9(("test",), seed=0, max_molecules=QM9_SAMPLE, cache_dir=qm9_cache)["test"]
+    assert cached.stat().st_mtime_ns == stamp and not list(qm9_cache.glob(".*"))  # read, not rewritten
     assert torch.equal(again.positions, qm9_test_table.positions) and again.names == qm9_test_table.names
 
 
@@ -155,3 +156,18 @@ def test_moses_split_and_conformers(tmp_path):
         assert mol is not None and canonical_smiles(mol) == Chem.CanonSmiles(val[i])
         bonded = molecule.positions[molecule.bonds[:, 0]] - molecule.positions[molecule.bonds[:, 1]]
         assert np.linalg.norm(bonded, axis=1).max() < 2.0  # a real 3D embedding, bonds of sane length
+
+
+def test_qm9_datamodule_batches_real_molecules(qm9_cache):
+    module = MoleculeDataModule(source="qm9", max_molecules=40, batch_size=16, cache_dir=str(qm9_cache))
+    module.setup()
+    assert {s: len(t) for s, t in module.tables.items()} == {"train": 40, "val": 40, "test": 40}
+    histogram = module.num_atoms_histogram
+    assert histogram.sum() == 40 and histogram[:3].sum() == 0 and len(histogram) <= 30  # QM9: 3..29 atoms
+    fields, context = next(iter(module.val_dataloader()))  # unshuffled: the first 16 validation molecules
+    first = module.tables["val"].molecule(0)
+    assert int(context["node_mask"][0].sum()) == first.num_atoms
+    elements = [module.vocabulary.elements[k] for k in fields["atom_types"][0, :first.num_atoms].tolist()]
+    assert elements == first.elements
+    assert context["U0"][0].item() == pytest.approx(first.properties["U0"], rel=1e-6)
+    assert module.marginals["atom_types"][0] > 0.4  # QM9 atoms are about half hydrogens

@@ -1,11 +1,14 @@
 import numpy as np
 import pytest
+from rdkit import Chem
+from rdkit.Chem import AllChem
 
 from domains.molecules.fcd import frechet_chemnet_distance, frechet_distance
 from domains.molecules.geometry import bond_angles, bond_lengths, weighted_w1
 from domains.molecules.io import write_sdf, write_xyz
 from domains.molecules.metrics import evaluate_molecules
 from domains.molecules.molecule import Molecule
+from domains.molecules.strain import mmff_strain_energy
 from domains.molecules.validity import canonical_smiles, sanitized
 from sciddm.errors import ConfigError, DataError
 from sciddm.evaluation import evaluate
@@ -125,3 +128,27 @@ def test_unknown_evaluation_option_is_a_config_error(tmp_path):
     write_xyz([embedded("C")], tmp_path / "gen.xyz")
     with pytest.raises(ConfigError, match="unknown molecules evaluation option 'fdc'"):
         evaluate("molecules", tmp_path / "gen.xyz", fdc=False)
+
+
+def test_strain_of_a_stretched_ethane_bond_matches_mmff_closed_form():
+    """Moving one CH3 rigidly along the C-C axis changes only the MMFF bond-stretch term:
+    E = 143.9325 kb / 2 dr^2 (1 + cs dr + 7/12 cs^2 dr^2), kb = 4.258 md/A, cs = -2 (Halgren, 1996)."""
+    ethane = Chem.AddHs(Chem.MolFromSmiles("CC"))
+    AllChem.EmbedMolecule(ethane, randomSeed=1)
+    AllChem.MMFFOptimizeMolecule(ethane, maxIters=5000)
+    assert abs(mmff_strain_energy(ethane)) < 1e-3
+    positions = ethane.GetConformer().GetPositions()
+    axis = (positions[1] - positions[0]) / np.linalg.norm(positions[1] - positions[0])
+    dr = 0.1
+    stretched = Chem.Mol(ethane)
+    for atom in (1, 5, 6, 7):  # the second carbon and its hydrogens
+        stretched.GetConformer().SetAtomPosition(atom, (positions[atom] + dr * axis).tolist())
+    closed_form = 143.9325 * 4.258 / 2 * dr ** 2 * (1 - 2 * dr + 7 / 12 * 4 * dr ** 2)
+    assert mmff_strain_energy(stretched) == pytest.approx(closed_form, rel=0.01)
+
+
+def test_strain_metric_counts_only_valid_molecules():
+    radical = molecule(["C", "H", "H", "H"], [(0, k, 1) for k in range(1, 4)])
+    metrics = evaluate_molecules([embedded("CCO"), radical], fcd=False, strain=True)
+    assert metrics["strain_energy_count"] == 1 and metrics["strain_energy_mean"] > 0.0
+    assert metrics["strain_energy_mean"] == metrics["strain_energy_median"]
