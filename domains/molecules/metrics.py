@@ -127,6 +127,9 @@ def evaluate_file(path: Path, reference: Path | None = None, **options) -> dict:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ConfigError(f"unknown molecules evaluation option {unknown[0]!r}; choose from: {', '.join(OPTIONS)}")
+    for key, value in options.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"molecules evaluation option {key!r} must be true or false, got {value!r}")
     molecules = read_molecules(path)
     reference_molecules = None if reference is None else read_molecules(reference)
     return evaluate_molecules(molecules, reference_molecules, **options)
