@@ -5,9 +5,11 @@ elements, B3LYP/6-31G(2df,p) coordinates (Angstrom), SMILES and properties. Coor
 take bonds, bond orders and formal charges from the SMILES: we perceive connectivity from the geometry
 (RDKit ``DetermineConnectivity``), then map the hydrogen-complete SMILES graph onto it as a subgraph match on
 elements and connectivity; SMILES bonds become the bonds, SMILES formal charges the charges (aromatic bonds
-stay aromatic). When several mappings exist the one with the smallest total bond length is kept. Molecules
-whose SMILES graph does not fit their geometry are dropped (1 in 2,000 in our check; ``process_rows``
-returns the count).
+stay aromatic). When the geometry has extra close contacts (strained cages), several mappings may fit and
+the one with the smallest total bond length is kept; mappings that differ only by graph symmetry give the
+same molecule up to resonance (e.g. which carboxylate O carries the charge). Molecules whose SMILES graph
+does not fit their geometry are dropped: 2 of 130,831, both in ``train`` (``process_rows`` returns the
+count).
 
 Split (the EDM / Cormorant convention): a seeded permutation ``numpy.random.default_rng(seed)`` of the
 130,831 CSV rows; the first 100,000 rows are ``train``, the last 13,083 (10%) ``test`` and the 17,748 in
