@@ -15,6 +15,7 @@ SOLVERS = {
     "heun": Heun,
     "dpmpp_2m": lambda: DPMSolverPP(order=2),
     "dpmpp_3m": lambda: DPMSolverPP(order=3),
+    "unipc": lambda: DPMSolverPP(order=2, corrector=True),
 }
 
 
