@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from rdkit import Chem, RDLogger
 
-from domains.molecules.elements import normalise_symbol
+from domains.molecules.elements import ATOMIC_NUMBERS, normalise_symbol
 from domains.molecules.molecule import Molecule, from_rdkit, to_rdkit
 from sciddm.errors import DataError
 from sciddm.io import atomic_write
@@ -124,6 +124,9 @@ def _sdf_record(path: Path, mol: Chem.Mol | None, record: int) -> Molecule:
         raise DataError(path, str(error), record) from None
     if molecule.num_atoms == 0:
         raise DataError(path, "record has no atoms", record)
+    for index, symbol in enumerate(molecule.elements, start=1):
+        if symbol not in ATOMIC_NUMBERS:
+            raise DataError(path, f"atom {index} is a dummy or query atom ({symbol!r}), not an element", record)
     if not np.all(np.isfinite(molecule.positions)):
         raise DataError(path, "coordinate is NaN or infinite", record)
     return molecule

@@ -65,6 +65,17 @@ def test_bad_sdf_record_is_named(tmp_path):
         read_sdf(path)
 
 
+def test_sdf_query_atom_is_not_an_element(tmp_path):
+    path = tmp_path / "query.sdf"
+    write_sdf([embedded("CO"), embedded("CO")], path)
+    lines = path.read_text().splitlines()
+    second = lines.index("$$$$") + 5  # first atom line of record 2
+    lines[second] = lines[second][:31] + "A  " + lines[second][34:]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"query\.sdf, record 2: atom 1 is a dummy or query atom \('\*'\)"):
+        read_sdf(path)
+
+
 @pytest.mark.parametrize(("name", "content", "problem"), [
     ("empty.sdf", "", "empty file"),
     ("garbage.sdf", "not a molfile\n$$$$\n", "record 1: RDKit cannot parse"),
