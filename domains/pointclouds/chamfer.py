@@ -39,7 +39,8 @@ def directed_chamfer(queries: np.ndarray, targets: np.ndarray, workers: int = -1
     flat = queries.reshape(-1, 3)
     result = np.empty((n_clouds, len(targets)))
     for b, target in enumerate(np.asarray(targets, dtype=np.float64)):
-        distance, _ = cKDTree(target).query(flat, k=1, workers=workers)
+        tree = cKDTree(target, leafsize=64, balanced_tree=False, compact_nodes=False)  # fastest build + query
+        distance, _ = tree.query(flat, k=1, workers=workers)
         result[:, b] = np.square(distance).reshape(n_clouds, n_points).mean(axis=1)
     return result
 

@@ -71,6 +71,9 @@ def describe(clouds: np.ndarray) -> dict[str, float | int]:
             "mean_radius": float(radii.mean())}  # fmt: skip
 
 
+SINKHORN_OPTIONS = ("epsilon", "decay", "final_iterations", "batch_size")
+
+
 def evaluate_file(
     path: Path, reference: Path | None = None, normalization: str = "none", emd: str = "none", **options
 ) -> dict:
@@ -78,8 +81,12 @@ def evaluate_file(
 
     Without ``reference``: :func:`describe`. With it: also the Chamfer metrics and, when ``emd`` is ``exact``
     or ``sinkhorn``, the EMD metrics; both sets are first normalised with the per-shape ``normalization``
-    (``none``, ``unit_sphere``, ``unit_box``). Extra ``options`` go to the Sinkhorn solver.
+    (``none``, ``unit_sphere``, ``unit_box``). ``options`` (:data:`SINKHORN_OPTIONS`) go to the Sinkhorn solver.
     """
+    unknown = sorted(set(options) - set(SINKHORN_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown pointclouds evaluation option(s) {', '.join(unknown)}; known: normalization, "
+                          f"emd, {', '.join(SINKHORN_OPTIONS)}")  # fmt: skip
     samples = normalize(read_point_set(path), normalization)
     result: dict = {**describe(samples), "normalization": normalization}
     if reference is None:

@@ -123,3 +123,5 @@ def test_evaluate_file_bad_input(tmp_path):
         evaluate_file(tmp_path / "a.npy", tmp_path / "b.npy", emd="exact")
     with pytest.raises(ConfigError, match="unknown EMD method 'fast'"):
         evaluate_file(tmp_path / "a.npy", tmp_path / "a.npy", emd="fast")
+    with pytest.raises(ConfigError, match="unknown pointclouds evaluation option"):
+        evaluate_file(tmp_path / "a.npy", tmp_path / "a.npy", epsilon=0.01, normalisation="unit_box")
