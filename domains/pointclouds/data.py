@@ -1,7 +1,8 @@
 """Point-cloud data for training: sources that load a :class:`PointCloudSet`, and a ``LightningDataModule``.
 
-A batch is ``{"points": [B, N, 3] float32, "context": {"node_mask": [B, N] bool, "label": [B] long}}``;
-``label`` is present when the source has classes and ``class_conditional`` is on. Clouds of varying size
+A batch is the flat dict ``{"points": [B, N, 3] float32, "node_mask": [B, N] bool, "label": [B] long}``: the core
+treats ``points`` as the generated field and the rest as context; ``label`` is present when the source has
+classes and ``class_conditional`` is on. Clouds of varying size
 (molecules) are padded with zeros and masked; shapes and protein windows have a fixed size (mask all True).
 
 Sources (select one in YAML with ``class_path``): :class:`ProceduralShapes`, :class:`MeshFiles`,
@@ -19,18 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from domains.pointclouds.io import format_suffix, read_obj, read_ply, read_points
+from domains.pointclouds.io import format_suffix, read_obj, read_ply, read_points, write_npy
+from domains.pointclouds.metrics import set_metrics
 from domains.pointclouds.normalize import PER_SHAPE, GlobalStandardizer
+from domains.pointclouds.plots import plot_cloud_grid
 from domains.pointclouds.proteins import ca_windows, read_ca_trace, shipped_pdb_files
 from domains.pointclouds.qm9 import qm9_csv_files, read_qm9_csv
 from domains.pointclouds.shapenet import load_shapenet
 from domains.pointclouds.shapes import FAMILIES, generate_family
 from domains.pointclouds.surface import sample_surface
 from sciddm.errors import ConfigError, DataError, choose
+from sciddm.io import atomic_write
+from sciddm.lightning.data import DiffusionDataModule
 
 
 @dataclass
@@ -159,65 +163,105 @@ def normalize_masked(cloud_set: PointCloudSet, mode: str, standardizer: GlobalSt
 
 
 class PointCloudDataset(Dataset):
-    """Items ``(points [N, 3] float32, mask [N] bool, label or -1)`` of a :class:`PointCloudSet`."""
+    """Items ``{"points": [N, 3] float32, "node_mask": [N] bool, ("label": long)}`` of a :class:`PointCloudSet`."""
 
-    def __init__(self, cloud_set: PointCloudSet):
+    def __init__(self, cloud_set: PointCloudSet, with_labels: bool):
         self.points = torch.as_tensor(cloud_set.points, dtype=torch.float32)
         self.mask = torch.as_tensor(cloud_set.mask)
-        labels = cloud_set.labels if cloud_set.labels is not None else -np.ones(len(self.points), dtype=np.int64)
-        self.labels = torch.as_tensor(labels)
+        self.labels = torch.as_tensor(cloud_set.labels) if with_labels else None
 
     def __len__(self) -> int:
         return len(self.points)
 
-    def __getitem__(self, index: int):
-        return self.points[index], self.mask[index], self.labels[index]
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = {"points": self.points[index], "node_mask": self.mask[index]}
+        return item if self.labels is None else {**item, "label": self.labels[index]}
 
 
-class PointCloudDataModule(pl.LightningDataModule):
-    """Splits a source's clouds into train/val by a seeded permutation and serves batches (see module doc)."""
+class PointCloudDataModule(DiffusionDataModule):
+    """Splits a source's clouds into train/val by a seeded permutation and serves batches (see module doc).
+
+    For sampling, :meth:`sample_template` draws cloud sizes and labels from the training split's empirical
+    distribution; :meth:`write_samples` maps samples back to the data's units (``global`` normalisation) and
+    writes ``[M, N, 3]`` ``.npy`` (plus ``<name>.mask.npy`` when clouds are padded); :meth:`evaluate_samples`
+    scores fixed-size samples against the validation split (Chamfer MMD, COV, 1-NNA on up to
+    ``eval_clouds`` clouds each, in the normalised space).
+    """
+
+    sample_suffix = ".npy"
 
     def __init__(self, source: PointCloudSource, normalization: str = "unit_sphere", batch_size: int = 32,
-                 val_fraction: float = 0.1, class_conditional: bool = False, seed: int = 0,
+                 val_fraction: float = 0.1, class_conditional: bool = False, eval_clouds: int = 32, seed: int = 0,
                  num_workers: int = 0):  # fmt: skip
-        super().__init__()
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         choose(normalization, {**PER_SHAPE, "global": None}, "normalization")
         if not 0 <= val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        self.source, self.normalization, self.batch_size = source, normalization, batch_size
-        self.val_fraction, self.class_conditional, self.seed = val_fraction, class_conditional, seed
-        self.num_workers = num_workers
+        self.source, self.normalization, self.val_fraction = source, normalization, val_fraction
+        self.class_conditional, self.eval_clouds = class_conditional, eval_clouds
         self.standardizer: GlobalStandardizer | None = None
+        self.datasets: dict[str, PointCloudDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
         cloud_set = self.source.load()
         if self.class_conditional and cloud_set.labels is None:
             raise ConfigError(f"class_conditional needs a labelled source; {type(self.source).__name__} has none")
         order = np.random.default_rng(self.seed).permutation(len(cloud_set.points))
         n_val = int(round(self.val_fraction * len(order)))
-        parts = {"val": order[:n_val], "train": order[n_val:]}
-        subsets = {name: _subset(cloud_set, index) for name, index in parts.items()}
+        subsets = {"val": _subset(cloud_set, order[:n_val]), "train": _subset(cloud_set, order[n_val:])}
         if self.normalization == "global":
             train = subsets["train"]
             self.standardizer = GlobalStandardizer.fit(train.points[train.mask])
-        self.datasets = {name: PointCloudDataset(normalize_masked(s, self.normalization, self.standardizer))
-                         for name, s in subsets.items()}  # fmt: skip
-
-    def collate(self, items) -> dict:
-        points, mask, labels = (torch.stack(column) for column in zip(*items, strict=True))
-        context = {"node_mask": mask, **({"label": labels} if self.class_conditional else {})}
-        return {"points": points, "context": context}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=self.collate,
-                          generator=generator, num_workers=self.num_workers)  # fmt: skip
+        self.datasets = {name: PointCloudDataset(normalize_masked(s, self.normalization, self.standardizer),
+                                                 self.class_conditional) for name, s in subsets.items()}  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader(self.datasets["train"], shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader(self.datasets["val"], shuffle=False)
+
+    def sample_template(self, num_samples: int, generator: torch.Generator | None = None):
+        self.setup()
+        train = self.datasets["train"]
+        draw = torch.randint(len(train), (num_samples,), generator=generator)
+        sizes = train.mask.sum(dim=1)[draw]
+        context = {"node_mask": torch.arange(train.mask.shape[1])[None] < sizes[:, None]}
+        if train.labels is not None:
+            context["label"] = train.labels[torch.randint(len(train), (num_samples,), generator=generator)]
+        return {"points": torch.zeros(num_samples, train.mask.shape[1], 3)}, context
+
+    def evaluate_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor]) -> dict:
+        references = self.datasets["val"]
+        if not (len(references) and context["node_mask"].all() and references.mask.all()):
+            return {}
+        count = min(self.eval_clouds, len(samples["points"]), len(references))
+        points = samples["points"][:count].detach().cpu().double().numpy()
+        return set_metrics(points, references.points[:count].double().numpy())
+
+    def to_data_units(self, points: torch.Tensor) -> np.ndarray:
+        """Samples in the units of the source (undoing ``global`` normalisation; per-shape modes are kept)."""
+        points = points.detach().cpu().double().numpy()
+        return self.standardizer.inverse(points) if self.standardizer is not None else points
+
+    def write_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:
+        mask = context["node_mask"].cpu().numpy()
+        points = np.where(mask[..., None], self.to_data_units(samples["points"]), 0.0)
+        path = Path(path)
+        write_npy(path, points)
+        if not mask.all():
+            with atomic_write(path.with_suffix(".mask.npy"), "wb") as handle:
+                np.save(handle, mask)
+        return path
+
+    def render_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:
+        points, mask = self.to_data_units(samples["points"][:16]), context["node_mask"][:16].cpu().numpy()
+        if not mask.all():
+            size = int(mask.sum(axis=1).min())  # equal-size clouds for the grid: the first ``size`` real points
+            points = np.stack([cloud[m][:size] for cloud, m in zip(points, mask, strict=True)])
+        return plot_cloud_grid(points, path)
 
 
 def _subset(cloud_set: PointCloudSet, index: np.ndarray) -> PointCloudSet:
