@@ -1,0 +1,170 @@
+"""Seismic trace reconstruction: a diffusion model trained for a fixed CPU budget vs classical interpolation.
+
+    python benchmarks/seismic.py [--train_seconds 240] [--volumes 4] [--steps 10] [--ensemble 4]
+                                 [--ckpt_path CKPT] [--out runs/seismic_benchmark]
+
+Protocol (docs/seismic.md, "Benchmark"):
+
+* training: ``configs/seismic/synthetic.yaml`` (3D UNet on 16x16x32 patches of 32^3 synthetic volumes, random
+  training masks) for ``--train_seconds`` of wall time on one CPU thread (``--ckpt_path`` skips training and
+  loads a checkpoint written by an earlier run);
+* test: ``--volumes`` held-out synthetic volumes 32x32x32 (seeds 1000, 1001, ..., default ``SyntheticConfig``,
+  never seen in training, whose seeds come from ``default_rng([0, k])``), each with two masks: 50% random
+  missing traces (``random_traces(seed = volume seed)``) and a contiguous gap of 4 crosslines in the middle;
+* methods: linear interpolation and Fourier POCS (100 iterations); the diffusion model with ``--steps``
+  DPM-Solver++(2M) steps and (a) replacement of observed traces at every step, (a') the mean of an
+  ``--ensemble``-member replacement ensemble, (b) DPS guidance (zeta = ``--dps_scale``), (c) no measurement
+  consistency (observed traces and mask enter only as network inputs, same sampler) and (d) the network's
+  one-step clean estimate from pure noise (one evaluation: its conditional-mean regression output).
+  Patches are stitched with a quarter-patch overlap.
+* scores: SNR and SSIM on the missing traces (``domains.seismic.metrics``), mean +- std over volumes.
+
+Prints a Markdown table per mask and writes ``results.json`` and slice pictures (volume 0, replacement)
+into ``--out``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")  # single-threaded BLAS: the machine is shared
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from domains.seismic.baselines import linear_interpolation, pocs_interpolation  # noqa: E402
+from domains.seismic.masks import contiguous_gap, random_traces, volume_mask  # noqa: E402
+from domains.seismic.metrics import snr_db, ssim_map  # noqa: E402
+from domains.seismic.plots import plot_reconstruction  # noqa: E402
+from domains.seismic.reconstruct import reconstruct  # noqa: E402
+from domains.seismic.synthetic import synthetic_volume  # noqa: E402
+from sciddm.checkpoints import build_cli, load_weights  # noqa: E402
+from sciddm.io import write_json  # noqa: E402
+from sciddm.sampling import Sampler  # noqa: E402
+
+CONFIG = "configs/seismic/synthetic.yaml"
+TEST_SHAPE = (32, 32, 32)
+FIRST_TEST_SEED = 1000
+GAP_WIDTH = 4
+MASKS: dict[str, Callable[[tuple[int, int], int], np.ndarray]] = {
+    "random 50%": lambda grid, seed: random_traces(grid, 0.5, seed),
+    f"gap of {GAP_WIDTH} crosslines": lambda grid, seed: contiguous_gap(grid, GAP_WIDTH, axis=1),
+}
+
+
+def trained_model(args: argparse.Namespace):
+    """Train for ``args.train_seconds`` (or load ``args.ckpt_path``); return (module, datamodule, steps)."""
+    seconds = int(args.train_seconds)
+    cli = build_cli(["--config", CONFIG, "--trainer.max_time", f"00:00:{seconds // 60:02d}:{seconds % 60:02d}",
+                     "--trainer.max_epochs", "-1", "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
+                     "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+                     "--model.init_args.val_num_samples", "0"])
+    if args.ckpt_path is not None:
+        steps = int(load_weights(cli.model, args.ckpt_path)["global_step"])
+        return cli.model, cli.datamodule, steps
+    start = time.perf_counter()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    print(f"trained {cli.trainer.global_step} steps in {time.perf_counter() - start:.0f} s")
+    cli.trainer.save_checkpoint(args.out / "model.ckpt")
+    return cli.model, cli.datamodule, cli.trainer.global_step
+
+
+def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str, Callable]:
+    hp = datamodule.hparams
+    sampler = Sampler(**{**vars(module.sampler), "steps": args.steps})
+    one_step = Sampler(solver="ddim", steps=1, grid=sampler.grid, denoise_final=False)
+
+    def run(method: str, steps: Sampler, ensemble: int = 1, **options) -> Callable:
+        def call(volume: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
+            result = reconstruct(module, volume, mask, hp.patch_shape, method, steps, ensemble,
+                                 batch_size=args.batch_size, normalization=hp.normalization,
+                                 interpolate=hp.interpolate, seed=args.seed, **options)
+            return result.mean, result.nfe * ensemble
+
+        return call
+
+    return {
+        "(a) diffusion + replacement": run("replace", sampler),
+        f"(a') replacement, mean of {args.ensemble}": run("replace", sampler, args.ensemble),
+        "(b) diffusion + DPS": run("dps", sampler, guidance_scale=args.dps_scale),
+        "(c) diffusion, no consistency": run("none", sampler),
+        "(d) network one-step estimate": run("none", one_step),
+    }
+
+
+def classical_methods() -> dict[str, Callable]:
+    return {"linear interpolation": lambda v, m: (linear_interpolation(np.where(volume_mask(m, v.shape), v, 0), m), 0),
+            "POCS (100 iterations)": lambda v, m: (pocs_interpolation(v, m), 0)}
+
+
+def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path) -> dict:
+    """Scores of every method on every (mask, volume); pictures of volume 0 with replacement."""
+    results: dict = {}
+    for mask_name, make in MASKS.items():
+        results[mask_name] = {}
+        for method_name, method in methods.items():
+            rows = []
+            for k, volume in enumerate(volumes):
+                mask = make(volume.shape[:2], FIRST_TEST_SEED + k)
+                missing = ~volume_mask(mask, volume.shape)
+                start = time.perf_counter()
+                reconstruction, nfe = method(volume, mask)
+                seconds = time.perf_counter() - start
+                rows.append({"snr_db_missing": snr_db(reconstruction, volume, missing),
+                             "ssim_missing": float(ssim_map(reconstruction, volume)[missing].mean()),
+                             "seconds": seconds, "nfe": nfe})
+                if k == 0 and method_name.startswith("(a)"):
+                    name = mask_name.split()[0]
+                    plot_reconstruction(out / f"slices_{name}.png", volume, np.where(missing, 0, volume),
+                                        reconstruction, mask)
+            results[mask_name][method_name] = rows
+            snr = [r["snr_db_missing"] for r in rows]
+            print(f"{mask_name:>22} | {method_name:<34} | SNR {np.mean(snr):6.2f} +- {np.std(snr):5.2f} dB | "
+                  f"{np.mean([r['seconds'] for r in rows]):6.1f} s/volume", flush=True)
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["| mask | method | SNR missing (dB) | SSIM missing | NFE per patch | s / volume |",
+             "|---|---|---|---|---|---|"]
+    for mask_name, methods in results.items():
+        for method_name, rows in methods.items():
+            snr = np.array([r["snr_db_missing"] for r in rows])
+            lines.append(f"| {mask_name} | {method_name} | {snr.mean():.2f} +- {snr.std():.2f} | "
+                         f"{np.mean([r['ssim_missing'] for r in rows]):.3f} | {rows[0]['nfe'] or '-'} | "
+                         f"{np.mean([r['seconds'] for r in rows]):.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train_seconds", type=int, default=240)
+    parser.add_argument("--ckpt_path", default=None, help="skip training; load these weights")
+    parser.add_argument("--volumes", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--ensemble", type=int, default=4)
+    parser.add_argument("--dps_scale", type=float, default=1.0)
+    parser.add_argument("--batch_size", type=int, default=9, help="patches per network call")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/seismic_benchmark"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    module, datamodule, steps = trained_model(args)
+    volumes = [synthetic_volume(TEST_SHAPE, FIRST_TEST_SEED + k) for k in range(args.volumes)]
+    methods = {**classical_methods(), **diffusion_methods(module, datamodule, args)}
+    results = evaluate(methods, volumes, args.out)
+    print(f"\ntraining steps: {steps}, solver {module.sampler.solver}, {args.steps} steps\n")
+    print(table(results))
+    write_json(args.out / "results.json", {"training_steps": steps, "train_seconds": args.train_seconds,
+                                           "steps": args.steps, "results": results})
+
+
+if __name__ == "__main__":
+    main()
