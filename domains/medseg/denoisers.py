@@ -43,10 +43,16 @@ class ConditionalSegmentationUNet(nn.Module):
                  field: str = "mask", condition: str = "image"):
         super().__init__()
         self.categorical, self.field, self.condition = categorical, field, condition
+        self.spatial_dims, self.image_channels, self.mask_channels = spatial_dims, image_channels, mask_channels
         self.time_embedding = SinusoidalTimeEmbedding(time_dim)
         self.encoder = ConditionEncoder(spatial_dims, image_channels, condition_channels, groups)
         self.unet = UNetBackbone(spatial_dims, mask_channels + condition_channels, mask_channels, base_channels,
                                  tuple(channel_mults), blocks_per_level, time_dim, groups)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the segmentation: ``mask_channels``, except 2 for a one-channel continuous (binary) mask."""
+        return 2 if not self.categorical and self.mask_channels == 1 else self.mask_channels
 
     def forward(self, x_t: dict[str, torch.Tensor], t: torch.Tensor,
                 context: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -83,6 +83,24 @@ def block_mean(array: np.ndarray, factor: int, first_axis: int = 0) -> np.ndarra
     return blocks.mean(axis=tuple(range(first_axis + 1, len(shape), 2)))
 
 
+def block_affine(affine: np.ndarray, factor: int) -> np.ndarray:
+    """Voxel-to-world affine of the grid made by :func:`block_mean`: new voxel ``j`` is the centre of old voxels
+    ``factor * j .. factor * j + factor - 1``, i.e. old index ``factor * j + (factor - 1) / 2``."""
+    scale = np.diag([float(factor)] * 3 + [1.0])
+    scale[:3, 3] = (factor - 1) / 2.0
+    return np.asarray(affine, dtype=np.float64) @ scale
+
+
+def block_upsample(array: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Undo :func:`block_mean` on the last ``len(shape)`` axes: repeat every voxel ``factor`` times, then pad the
+    trailing voxels that :func:`block_mean` dropped with copies of the last voxel (edge mode)."""
+    lead = array.ndim - len(shape)
+    for axis in range(lead, array.ndim):
+        array = np.repeat(array, factor, axis=axis)
+    pad = [(0, 0)] * lead + [(0, target - size) for size, target in zip(array.shape[lead:], shape, strict=True)]
+    return np.pad(array, pad, mode="edge")
+
+
 def block_mode(labels: np.ndarray, factor: int, num_classes: int) -> np.ndarray:
     """Most frequent label in each block (ties to the lower label), the label analogue of :func:`block_mean`."""
     if factor == 1:
@@ -106,6 +124,25 @@ def encode_mask(labels: torch.Tensor, num_classes: int, variant: str) -> torch.T
         return (2.0 * labels.float() - 1.0).unsqueeze(1)
     one_hot = torch.nn.functional.one_hot(labels.long(), num_classes).movedim(-1, 1)
     return 2.0 * one_hot.float() - 1.0
+
+
+def mask_probabilities(mask: torch.Tensor, variant: str, num_classes: int) -> torch.Tensor:
+    """Class probabilities [B, C, *spatial] of one drawn ``mask`` field per row (the input of ensemble fusion).
+
+    ``continuous`` with one channel: ``p_1 = clip((x + 1) / 2, 0, 1)``, ``p_0 = 1 - p_1`` (the argmax over
+    classes, ties to class 0, is :func:`decode_mask`); with K channels: ``clip((x_c + 1) / 2, 0, 1)`` normalised to
+    sum 1 (uniform where every channel is clipped to 0). ``categorical``: the one-hot code of the drawn labels.
+    """
+    if variant == "categorical":
+        labels = decode_mask(mask, variant)
+        return torch.nn.functional.one_hot(labels, num_classes).movedim(-1, 1).float()
+    if variant != "continuous":
+        raise ConfigError(f"unknown mask variant {variant!r}; choose one of: {', '.join(MASK_VARIANTS)}")
+    p = ((mask.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+    if mask.shape[1] == 1:
+        return torch.cat([1.0 - p, p], dim=1)
+    total = p.sum(dim=1, keepdim=True)
+    return torch.where(total > 0, p / total.clamp_min(1e-12), torch.full_like(p, 1.0 / p.shape[1]))
 
 
 def decode_mask(mask: torch.Tensor, variant: str) -> torch.Tensor:
