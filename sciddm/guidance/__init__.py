@@ -3,5 +3,7 @@
 from sciddm.guidance.cfg import ClassifierFreeGuidance
 from sciddm.guidance.gradient import GradientGuidance, masked_misfit
 from sciddm.guidance.inpainting import Inpainting
+from sciddm.guidance.particles import GuidedSamples, best_of_n, smc, svdd
 
-__all__ = ["ClassifierFreeGuidance", "GradientGuidance", "Inpainting", "masked_misfit"]
+__all__ = ["ClassifierFreeGuidance", "GradientGuidance", "GuidedSamples", "Inpainting", "best_of_n", "masked_misfit",
+           "smc", "svdd"]
