@@ -15,8 +15,8 @@ the plain :math:`-\log p_\theta(x_0\mid x_t)` on every token. Both are averaged 
 Padding: with ``mask_key``, positions where ``context[mask_key]`` is False are never noised, scored or sampled;
 they keep the value they have in the data (training) or in the sampling template. Symmetric edge fields take a
 node mask ``[B, N]``; the pair ``(i, j)`` is real when both nodes are, ``i != j``. Their noise, prior draws and
-sampler updates are drawn on the upper triangle and mirrored; the diagonal always holds class 0 and is excluded;
-the logits are symmetrised, :math:`\tfrac12(E + E^\top)`, and each pair is scored once.
+sampler updates are drawn on the upper triangle and mirrored; the diagonal is excluded like padding (it keeps
+its value); the logits are symmetrised, :math:`\tfrac12(E + E^\top)`, and each pair is scored once.
 """
 
 from __future__ import annotations
@@ -79,11 +79,10 @@ class CategoricalField(Field):
         return real & torch.ones_like(real[0]).triu(diagonal=1)
 
     def _place(self, new: Tensor, old: Tensor, context: Context) -> Tensor:
-        """Mirror the upper triangle of ``new`` (diagonal: class 0) and keep ``old`` outside real positions."""
+        """Mirror the upper triangle of ``new`` (symmetric fields) and keep ``old`` outside real positions."""
         if self.symmetric:
             upper = torch.ones(new.shape[1:3], dtype=torch.bool, device=new.device).triu(diagonal=1)
             new = torch.where(upper, new, new.transpose(1, 2))
-            new = new * (~torch.eye(new.shape[1], dtype=torch.bool, device=new.device)).to(new.dtype)
         real = self.real_positions(new, context)
         return new if real is None else torch.where(real, new, old)
 
