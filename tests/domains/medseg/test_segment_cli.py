@@ -14,6 +14,7 @@ from domains.medseg.io import read_nifti, write_nifti
 from domains.medseg.metrics import dice
 from domains.medseg.segment import main as segment
 from domains.medseg.synthetic import SyntheticConfig, synthetic_sample
+from sciddm.checkpoints import load_model
 from sciddm.cli import main as sciddm
 
 CONFIG = "configs/medseg/synthetic_2d.yaml"
@@ -121,3 +122,20 @@ def test_bad_input_exits_2_naming_the_file_and_writes_nothing(trained, case, tmp
 def test_bad_options_exit_2(trained, case, tmp_path, capsys, extra, message):
     assert segment(segment_args(trained, case[0], tmp_path / "seg.nii.gz", *extra)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sciddm_sample_writes_held_out_segmentations_as_nifti(trained, tmp_path, capsys):
+    config, ckpt = trained
+    out = tmp_path / "drawn.nii.gz"
+    assert sciddm(["sample", "--config", str(config), "--ckpt_path", str(ckpt), "--num_samples", "3",
+                   "--batch_size", "3", "--steps", "2", "--output", str(out)]) == 0
+    capsys.readouterr()
+    written = read_nifti(out)
+    assert written.data.shape[:2] == (32, 32) and set(np.unique(written.data)) <= {0, 1}
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())  # the core names it drawn.nii.metrics.json
+    _, datamodule, _ = load_model(config)
+    _, context = datamodule.sample_template(3)
+    slices = context["position"][:, 0].numpy()
+    reference = datamodule.datasets["val"].volumes[0][1][:, :, slices]
+    assert metrics["nfe"] == 2
+    assert metrics["pooled_dice_c1"] == pytest.approx(dice(written.data[:, :, slices] == 1, reference == 1))
