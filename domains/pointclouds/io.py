@@ -19,6 +19,7 @@ Formats
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,13 @@ def _parse_ply_header(path: Path, data: bytes) -> tuple[str, list[_PlyElement], 
     return fmt, elements, body_start
 
 
+def _count_at(path: Path, data: bytes, dtype: str, offset: int, element: _PlyElement) -> int:
+    """The list length stored at ``offset``, or a DataError when the file ends before it."""
+    if offset + np.dtype(dtype).itemsize > len(data):
+        raise DataError(path, f"file ends inside element {element.name!r}")
+    return int(np.frombuffer(data, dtype=dtype, count=1, offset=offset)[0])
+
+
 def _read_binary_element(path: Path, data: bytes, offset: int, element: _PlyElement, endian: str):
     """Parse one binary element; returns ({property: array or list of arrays}, new offset)."""
     scalar = [(n, endian + t) for n, t, c in element.properties if c is None]
@@ -157,7 +165,7 @@ def _read_binary_element(path: Path, data: bytes, offset: int, element: _PlyElem
             fields.append((name, endian + value_type))
             probe += np.dtype(value_type).itemsize
         else:
-            length = int(np.frombuffer(data, dtype=endian + count_type, count=1, offset=probe)[0])
+            length = _count_at(path, data, endian + count_type, probe, element)
             fields += [(name + "#count", endian + count_type), (name, endian + value_type, (length,))]
             probe += np.dtype(count_type).itemsize + length * np.dtype(value_type).itemsize
     dtype = np.dtype(fields)
@@ -169,7 +177,7 @@ def _read_binary_element(path: Path, data: bytes, offset: int, element: _PlyElem
     for _ in range(element.count):
         for name, value_type, count_type in element.properties:
             if count_type is not None:
-                length = int(np.frombuffer(data, dtype=endian + count_type, count=1, offset=offset)[0])
+                length = _count_at(path, data, endian + count_type, offset, element)
                 offset += np.dtype(count_type).itemsize
             else:
                 length = 1
@@ -186,6 +194,12 @@ def _read_ascii_element(path: Path, lines: list[str], start: int, element: _PlyE
     columns: dict[str, list] = {n: [] for n, _, _ in element.properties}
     if start + element.count > len(lines):
         raise DataError(path, f"file ends inside element {element.name!r}")
+    if all(c is None for _, _, c in element.properties):  # fast path: a plain table of numbers
+        words = " ".join(lines[start : start + element.count]).split()
+        if len(words) == element.count * len(element.properties):
+            with contextlib.suppress(ValueError):  # on failure the record loop below names the bad record
+                table = np.array(words, dtype=np.float64).reshape(element.count, -1)
+                return {n: table[:, k] for k, (n, _, _) in enumerate(element.properties)}, start + element.count
     for index in range(element.count):
         words, at = lines[start + index].split(), 0
         try:
@@ -298,7 +312,7 @@ def write_obj(path: str | Path, points: np.ndarray, faces: np.ndarray | None = N
 def read_xyz(path: str | Path) -> np.ndarray:
     """Read x y z columns (extra columns ignored); the chemical XYZ layout is detected by its count line."""
     path = Path(path)
-    lines = [line for line in _read_bytes(path).decode("utf-8", "replace").splitlines()]
+    lines = _read_bytes(path).decode("utf-8", "replace").splitlines()
     first = lines[0].split()
     chemical = len(first) == 1 and first[0].isdigit()
     body = lines[2:] if chemical else lines

@@ -162,10 +162,18 @@ def test_face_index_out_of_range(tmp_path):
         read_obj(tmp_path / "m.obj")
 
 
-def test_truncated_binary_ply(tmp_path):
-    (tmp_path / "cut.ply").write_bytes(_binary_ply("<", [[0, 1, 2]])[:-30])
+@pytest.mark.parametrize("cut", [30, 13])  # inside the vertices; right after them, before the face list
+def test_truncated_binary_ply(tmp_path, cut):
+    (tmp_path / "cut.ply").write_bytes(_binary_ply("<", [[0, 1, 2]])[:-cut])
     with pytest.raises(DataError, match=r"cut\.ply: file ends inside element"):
         read_ply(tmp_path / "cut.ply")
+
+
+def test_malformed_ascii_ply_record_is_named(tmp_path):
+    (tmp_path / "bad.ply").write_text("ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\n"
+                                      "property float z\nend_header\n0 0 0\n1 one 1\n")  # fmt: skip
+    with pytest.raises(DataError, match=r"bad\.ply, record vertex 1: malformed vertex record"):
+        read_ply(tmp_path / "bad.ply")
 
 
 def test_malformed_lines_named(tmp_path):
