@@ -3,17 +3,18 @@
     python -m benchmarks.medseg --datasets mni_wm synthetic --steps 500 --ensemble 5 --output runs/medseg_benchmark
 
 For each dataset (``mni_wm``: white matter from the MNI152 T1 at 2 mm, axial slices, held-out slab of the
-template split by region; ``synthetic``: binary shapes, held-out images split by sample) both models are built
-from the dataset's config (``configs/medseg/mni_wm_2d.yaml``, ``configs/medseg/synthetic_2d.yaml``) and trained
-for the same number of optimiser steps (``--steps``) on the same batches (same data module, batch size,
-augmentation, seed, learning rate, EMA decay, UNet width), single-threaded (``torch.set_num_threads(1)``: the
-machine is shared), without validation. Then the held-out test split is segmented:
+template split by region; ``synthetic``: binary shapes, held-out images split by sample; ``synthetic_categorical``:
+the same with the mask as a categorical field, uniform prior, ancestral sampler) both models are built from the
+dataset's config (``configs/medseg/mni_wm_2d.yaml``, ``synthetic_2d.yaml``, ``synthetic_2d_categorical.yaml``)
+and trained for the same number of optimiser steps (``--steps``) on the same batches (same data module, batch
+size, augmentation, seed, learning rate, EMA decay, UNet width), single-threaded (``torch.set_num_threads(1)``:
+the machine is shared), without validation. Then the held-out test split is segmented:
 
 * **diffusion**: K = ``--ensemble`` draws per slice with the config's 10-step grid (10 NFE per draw) and each of
   ``--solvers`` (``ddim``: deterministic, the K draws differ only by their initial noise; ``ddpm``: ancestral,
-  fresh noise at every step), fused by ``mean`` (the headline row), ``majority`` and ``staple``; ``K=1`` is the
-  first draw alone.
-  Uncertainty: normalised predictive entropy of the fused probabilities.
+  fresh noise at every step; a categorical mask uses the config's categorical solver instead), fused by ``mean``
+  (the headline row), ``majority`` and ``staple``; ``K=1`` is the first draw alone. Uncertainty: normalised
+  predictive entropy of the fused probabilities.
 * **unet**: argmax of the softmax; uncertainty: normalised entropy of the softmax.
 
 Metrics (definitions in ``domains/medseg/metrics.py``), class 1 (white matter / shape), threshold 0.5:
@@ -49,7 +50,8 @@ from sciddm.checkpoints import load_model
 from sciddm.io import write_json
 from sciddm.sampling import Sampler
 
-CONFIGS = {"mni_wm": "configs/medseg/mni_wm_2d.yaml", "synthetic": "configs/medseg/synthetic_2d.yaml"}
+CONFIGS = {"mni_wm": "configs/medseg/mni_wm_2d.yaml", "synthetic": "configs/medseg/synthetic_2d.yaml",
+           "synthetic_categorical": "configs/medseg/synthetic_2d_categorical.yaml"}
 SLICE_AXIS = 2
 
 
@@ -60,14 +62,14 @@ def make_trainer(steps: int) -> pl.Trainer:
                       num_sanity_val_steps=0)
 
 
-def baseline_for(config: str, module) -> SupervisedSegmentationModule:
+def baseline_for(config: str, module, mask_variant: str) -> SupervisedSegmentationModule:
     """A plain UNet with the diffusion denoiser's backbone sizes (from the config), learning rate and EMA decay."""
     model_args = yaml.safe_load(Path(config).read_text())["model"]["init_args"]
     sizes = model_args["network"]["init_args"]
     shared = {k: sizes[k] for k in ("spatial_dims", "image_channels", "base_channels", "channel_mults",
                                     "blocks_per_level") if k in sizes}
     network = SegmentationUNet(num_classes=module.network.num_classes, **shared)
-    return SupervisedSegmentationModule(network, mask_variant="continuous", lr=module.lr,
+    return SupervisedSegmentationModule(network, mask_variant=mask_variant, lr=module.lr,
                                         ema_decay=model_args.get("ema_decay", 0.999))
 
 
@@ -119,7 +121,7 @@ def score(labels: np.ndarray, uncertainty: np.ndarray, reference: np.ndarray, sp
 def run_dataset(name: str, steps: int, ensemble: int, solvers: list[str], output: Path) -> dict:
     module, datamodule, _ = load_model(CONFIGS[name])
     datamodule.setup()
-    baseline = baseline_for(CONFIGS[name], module)
+    baseline = baseline_for(CONFIGS[name], module, datamodule.hparams.mask_variant)
     times = {"diffusion": fit(module, datamodule, steps), "unet": fit(baseline, datamodule, steps)}
     image, reference = held_out(datamodule)
     spacing = datamodule.split_grids["test"][0].spacing
@@ -129,9 +131,12 @@ def run_dataset(name: str, steps: int, ensemble: int, solvers: list[str], output
     rows: dict[str, dict] = {}
     fused: dict[str, Segmentation] = {}
     sample_seconds: dict[str, float] = {}
+    option = "categorical_solver" if module.network.categorical else "solver"
+    if module.network.categorical:  # the continuous solvers do not apply: use the config's categorical one
+        solvers = [module.sampler.categorical_solver]
     for solver in solvers:
         start = time.perf_counter()
-        draw = EnsembleSampler(module, ensemble=ensemble, sampler=Sampler(**{**vars(module.sampler), "solver": solver}),
+        draw = EnsembleSampler(module, ensemble=ensemble, sampler=Sampler(**{**vars(module.sampler), option: solver}),
                                seed=0)
         stacked = predict_image(image, draw, walk)
         members = stacked.reshape(ensemble, -1, *stacked.shape[1:]).astype(np.float64)
@@ -175,7 +180,7 @@ def print_tables(name: str, result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--datasets", nargs="+", default=["mni_wm", "synthetic"], choices=list(CONFIGS))
     parser.add_argument("--steps", type=int, default=500, help="optimiser steps for each model")
     parser.add_argument("--ensemble", type=int, default=5)
     parser.add_argument("--solvers", nargs="+", default=["ddim", "ddpm"],

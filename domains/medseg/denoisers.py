@@ -7,8 +7,10 @@ concatenates modalities and noise) and passed through a time-conditioned UNet.
 
 * Continuous variant (``categorical=False``): ``x_t["mask"]`` is [B, M, *spatial] (M = ``mask_channels``:
   1 for a binary mask, K for an analog one-hot); the output has the same shape.
-* Categorical variant (``categorical=True``): ``x_t["mask"]`` is the noisy one-hot/probability tensor
-  [B, 1, *spatial, K] (K = ``mask_channels``); the output is logits of the same shape.
+* Categorical variant (``categorical=True``, for :class:`sciddm.categorical_fields.CategoricalField`):
+  ``x_t["mask"]`` is the noisy one-hot state [B, 1, *spatial, M] with M = ``categorical_states`` (default
+  ``mask_channels`` = K, the uniform prior, i.e. BerDiff's Bernoulli noise for K = 2; K + 1 for the mask
+  prior); the output is K logits [B, 1, *spatial, K].
 
 :class:`SegmentationUNet` is the non-diffusion baseline on the same :class:`~domains.medseg.blocks.UNetBackbone`
 without the time embedding: ``forward(image) -> logits [B, K, *spatial]``.
@@ -40,13 +42,14 @@ class ConditionalSegmentationUNet(nn.Module):
     def __init__(self, spatial_dims: int = 2, image_channels: int = 1, mask_channels: int = 1,
                  categorical: bool = False, base_channels: int = 16, channel_mults: tuple[int, ...] = (1, 2, 2),
                  blocks_per_level: int = 1, time_dim: int = 128, condition_channels: int = 16, groups: int = 8,
-                 field: str = "mask", condition: str = "image"):
+                 field: str = "mask", condition: str = "image", categorical_states: int | None = None):
         super().__init__()
         self.categorical, self.field, self.condition = categorical, field, condition
         self.spatial_dims, self.image_channels, self.mask_channels = spatial_dims, image_channels, mask_channels
         self.time_embedding = SinusoidalTimeEmbedding(time_dim)
         self.encoder = ConditionEncoder(spatial_dims, image_channels, condition_channels, groups)
-        self.unet = UNetBackbone(spatial_dims, mask_channels + condition_channels, mask_channels, base_channels,
+        noisy_channels = categorical_states if categorical and categorical_states else mask_channels
+        self.unet = UNetBackbone(spatial_dims, noisy_channels + condition_channels, mask_channels, base_channels,
                                  tuple(channel_mults), blocks_per_level, time_dim, groups)
 
     @property
