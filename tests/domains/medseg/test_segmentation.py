@@ -9,6 +9,7 @@ from domains.medseg.datasets import fit_to_size
 from domains.medseg.segmentation import EnsembleSampler, Walk, predict_image, segment_image
 from domains.medseg.transforms import block_affine, block_mean, block_upsample, decode_mask, mask_probabilities
 from sciddm import DiffusionModule, GaussianField, LinearFlow, Sampler
+from sciddm.categorical_fields import CategoricalField
 from sciddm.errors import ConfigError
 
 
@@ -42,6 +43,35 @@ def test_oracle_ensemble_segments_every_slice_exactly_with_zero_uncertainty(solv
         assert np.all(result.uncertainty == 0) and result.members.shape == (3, 2, 6, 5, 7)
         assert np.array_equal(result.members[:, 1], np.broadcast_to(image[0] > 0, (3, 6, 5, 7)))
     assert draw.nfe == 4  # one network call per step on the linear-flow path (sigma(0) = 0: no final call)
+
+
+class CategoricalOracle(OracleDenoiser):
+    """Logits that put (almost) all mass on class 1 where the image is positive, on class 0 elsewhere."""
+
+    categorical = True
+
+    def forward(self, x_t, t, context):
+        labels = (context["image"][:, :1] > 0).long()
+        return {"mask": 30.0 * torch.nn.functional.one_hot(labels, 2).float() + 0 * self.unused}
+
+
+@pytest.mark.parametrize("prior", ["uniform", "mask"])
+def test_categorical_oracle_ensemble_is_exact(prior):
+    field = CategoricalField(num_classes=2, prior=prior)
+    module = DiffusionModule(CategoricalOracle(), {"mask": field}, ema_decay=None,
+                             sampler=Sampler(categorical_solver="ancestral", steps=5, grid="uniform"))
+    image = np.random.default_rng(2).standard_normal((1, 5, 6, 4)).astype(np.float32)
+    result = segment_image(image, EnsembleSampler(module, ensemble=3, seed=1), Walk(spatial_dims=2), "mean")
+    assert np.array_equal(result.labels, image[0] > 0) and np.all(result.uncertainty == 0)
+
+
+def test_categorical_network_takes_the_mask_state_as_an_extra_input_channel():
+    from domains.medseg.denoisers import ConditionalSegmentationUNet
+
+    network = ConditionalSegmentationUNet(mask_channels=2, categorical=True, categorical_states=3, base_channels=8)
+    noisy = torch.nn.functional.one_hot(torch.randint(3, (2, 1, 8, 8)), 3).float()
+    out = network({"mask": noisy}, torch.rand(2), {"image": torch.randn(2, 1, 8, 8)})["mask"]
+    assert out.shape == (2, 1, 8, 8, 2) and network.num_classes == 2
 
 
 def test_oracle_sliding_window_in_3d_is_exact_at_any_size():
