@@ -112,10 +112,9 @@ class ToyDataModule(DiffusionDataModule):
         return path
 
     def render_samples(self, samples, context, path):
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
+        from sciddm.plotting import save_figure
 
         fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
         for ax, points, title in ((axes[0], self.val_points, "data"), (axes[1], samples["x"].cpu(), "samples")):
@@ -123,11 +122,7 @@ class ToyDataModule(DiffusionDataModule):
             ax.set_title(f"{title} (n={len(points)})")
             ax.set_aspect("equal")
         fig.tight_layout()
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path)
 
 
 class MLPDenoiser(nn.Module):

@@ -20,12 +20,9 @@ DEFAULT_CONFIG = "configs/toy/quickstart.yaml"
 
 def plot_training_curve(metrics_csv: Path, output: Path) -> Path:
     """Training and validation loss against step, from Lightning's CSV log."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sciddm.io import atomic_path
+    from sciddm.plotting import save_figure
 
     series: dict[str, tuple[list[int], list[float]]] = {"train/loss": ([], []), "val/loss": ([], [])}
     with metrics_csv.open() as handle:
@@ -41,10 +38,7 @@ def plot_training_curve(metrics_csv: Path, output: Path) -> Path:
     ax.set_ylabel("loss")
     ax.legend()
     fig.tight_layout()
-    with atomic_path(output) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output)
 
 
 def main(argv: list[str] | None = None) -> int:

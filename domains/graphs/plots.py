@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import networkx as nx
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-
-from sciddm.io import atomic_path  # noqa: E402
+from sciddm.plotting import save_figure
 
 
 def write_graph_grid(samples: list[nx.Graph], reference: list[nx.Graph], path: str | Path, per_row: int = 6,
@@ -32,8 +29,4 @@ def write_graph_grid(samples: list[nx.Graph], reference: list[nx.Graph], path: s
                              node_color=colours, cmap="tab10", vmin=0, vmax=9, width=0.6)
             ax.set_title(f"{title} {c}: n={graph.number_of_nodes()}, m={graph.number_of_edges()}", fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

@@ -32,10 +32,12 @@ class DiffusionDataModule(pl.LightningDataModule):
         self.predict_num_samples = 0
         self.predict_batch_size = batch_size
 
-    def _loader(self, dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset, shuffle: bool, collate_fn=None) -> DataLoader:
+        """A DataLoader with this module's batch size and workers; shuffling is seeded by ``seed``."""
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          generator=generator if shuffle else None, persistent_workers=self.num_workers > 0)
+                          generator=generator if shuffle else None, persistent_workers=self.num_workers > 0,
+                          collate_fn=collate_fn)
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(torch.arange(self.predict_num_samples), batch_size=self.predict_batch_size)
