@@ -10,6 +10,11 @@ diffusion time ``t`` ``[B]`` in ``[0, 1]`` enters every residual block through a
 convolution up, with skip connections by concatenation. The output ``{"volume": [B, 1, D, H, W]}`` is a raw
 prediction; the core decides whether it means noise, clean data or velocity. ``D``, ``H`` and ``W`` must be
 divisible by ``2 ** (len(channels) - 1)``.
+
+With ``residual_key`` (e.g. ``"interpolated"``, a first guess of the clean volume) the output is
+``context[residual_key] + UNet(...)`` and the last convolution starts at zero: with the ``x0`` parametrisation
+the network then learns a correction of the first guess and, untrained, returns the guess itself (residual
+learning, He et al. 2016, as in learned seismic interpolation that refines a classical one).
 """
 
 from __future__ import annotations
@@ -68,11 +73,12 @@ class UNet3dDenoiser(nn.Module):
         groups: int = 8,
         field: str = "volume",
         condition_keys: Sequence[str] = ("observed", "mask"),
+        residual_key: str | None = None,
     ):
         super().__init__()
         if not channels or blocks_per_level < 1:
             raise ConfigError("UNet3dDenoiser needs at least one level and one block per level")
-        self.field, self.condition_keys = field, tuple(condition_keys)
+        self.field, self.condition_keys, self.residual_key = field, tuple(condition_keys), residual_key
         self.levels = len(channels)
         embedding_dim = 4 * time_dim
         self.time_embedding = nn.Sequential(SinusoidalTimeEmbedding(time_dim), nn.Linear(time_dim, embedding_dim),
@@ -98,6 +104,9 @@ class UNet3dDenoiser(nn.Module):
                                                    nn.Conv3d(width, width, 3, padding=1)))
         self.output = nn.Sequential(nn.GroupNorm(math.gcd(groups, channels[0]), channels[0]), nn.SiLU(),
                                     nn.Conv3d(channels[0], 1, 3, padding=1))
+        if residual_key is not None:
+            nn.init.zeros_(self.output[-1].weight)
+            nn.init.zeros_(self.output[-1].bias)
 
     def forward(self, x_t: dict[str, torch.Tensor], t: torch.Tensor,
                 context: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -121,4 +130,7 @@ class UNet3dDenoiser(nn.Module):
                 h = layer(torch.cat([h, skips.pop()], dim=1), embedding)
             if level < self.levels - 1:
                 h = self.upsample[level](h)
-        return {self.field: self.output(h)}
+        output = self.output(h)
+        if self.residual_key is not None:
+            output = output + context[self.residual_key].to(output.dtype)
+        return {self.field: output}

@@ -1,9 +1,11 @@
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from domains.seismic.baselines import linear_interpolation
 from domains.seismic.data import (
     MaskSampler,
     SeismicDataModule,
@@ -13,6 +15,7 @@ from domains.seismic.data import (
     make_example,
 )
 from domains.seismic.masks import random_traces
+from domains.seismic.segy import read_segy
 from sciddm.errors import ConfigError, DataError
 
 
@@ -88,3 +91,75 @@ def test_mask_sampler_options_are_checked_early_and_never_drop_every_trace():
         MaskSampler("gap", {"fraction": 0.5})
     sampler = MaskSampler("random", {"missing_fraction": 1.0})
     assert sampler((3, 4), np.random.default_rng(0)).sum() == 1
+
+
+def test_synthetic_patches_are_crops_of_the_pooled_volumes():
+    dataset = SyntheticPatchDataset(6, (4, 5, 8), seed=2, masks=MaskSampler("random", {"missing_fraction": 0.5}),
+                                    volume_shape=(9, 9, 12), pool_size=1)
+    fields, context = dataset[3]
+    (pooled,) = dataset._pool.values()
+    patch = fields["volume"][0].numpy()
+    found = []
+    for corner in itertools.product(*(range(v - p + 1) for v, p in zip((9, 9, 12), (4, 5, 8), strict=True))):
+        crop = pooled[tuple(slice(c, c + p) for c, p in zip(corner, (4, 5, 8), strict=True))]
+        mask = context["mask"][0].numpy() > 0
+        scale = np.sqrt(np.mean(crop[mask] ** 2))
+        if np.allclose(crop / scale, patch, rtol=1e-5, atol=1e-6):
+            found.append(corner)
+    assert len(found) == 1
+    with pytest.raises(ConfigError, match="must be 3D and hold the patch"):
+        SyntheticPatchDataset(1, (4, 5, 8), seed=0, masks=MaskSampler(), volume_shape=(3, 9, 12))
+
+
+def test_interpolated_condition_is_the_linear_interpolation_of_the_observed_traces(volume):
+    mask = random_traces((6, 7), 0.5, seed=3)
+    fields, context = make_example(volume, mask, fit_normalization(volume, mask), interpolate=True)
+    observed = context["observed"][0].numpy()
+    expected = linear_interpolation(observed, mask)
+    np.testing.assert_array_equal(context["interpolated"][0].numpy(), expected)
+    np.testing.assert_array_equal(expected[mask], fields["volume"][0].numpy()[mask])
+    with pytest.raises(ConfigError, match="needs a trace mask"):
+        make_example(volume, np.ones(volume.shape, bool), fit_normalization(volume, mask), interpolate=True)
+
+
+@pytest.fixture
+def data_module() -> SeismicDataModule:
+    module = SeismicDataModule(patch_shape=(4, 8, 16), batch_size=2, train_size=4, val_size=2, test_size=5,
+                               synthetic_volume_shape=(8, 8, 16), mask_pattern="random",
+                               mask_options={"missing_fraction": 0.5}, interpolate=True, seed=3)
+    module.setup()
+    return module
+
+
+def test_sample_template_carries_held_out_examples(data_module):
+    template, context = data_module.sample_template(3, torch.Generator().manual_seed(0))
+    assert template["volume"].shape == (3, 1, 4, 8, 16) and not template["volume"].any()
+    for row, index in enumerate(context["index"].tolist()):
+        _, expected = data_module.test_set[index]
+        for key in ("observed", "mask", "interpolated"):
+            assert torch.equal(context[key][row], expected[key])
+
+
+def test_evaluate_samples_scores_against_the_true_patches(data_module):
+    template, context = data_module.sample_template(2, torch.Generator().manual_seed(1))
+    truth = torch.stack([data_module.test_set[int(i)][0]["volume"] for i in context["index"]])
+    perfect = data_module.evaluate_samples({"volume": truth}, context)
+    assert perfect["mse"] == 0 and perfect["ssim"] == pytest.approx(1.0) and perfect["snr_db_missing"] == np.inf
+    zero_filled = data_module.evaluate_samples({"volume": context["observed"]}, context)
+    assert zero_filled["snr_db_missing"] == pytest.approx(0.0, abs=1e-9)
+    assert zero_filled["missing_fraction"] == pytest.approx(0.5)
+
+
+def test_write_and_render_samples(data_module, tmp_path: Path):
+    template, context = data_module.sample_template(2, torch.Generator().manual_seed(2))
+    samples = {"volume": torch.randn(template["volume"].shape, generator=torch.Generator().manual_seed(3))}
+    written = data_module.write_samples(samples, context, tmp_path / "s.npy")
+    np.testing.assert_array_equal(np.load(written), samples["volume"][:, 0].numpy())
+    segy = read_segy(data_module.write_samples(samples, context, tmp_path / "s.sgy"))
+    np.testing.assert_array_equal(segy.data, samples["volume"][:, 0].reshape(8, 8, 16).numpy())
+    np.testing.assert_array_equal(segy.inlines, np.arange(1, 9))
+    with pytest.raises(ConfigError, match="s.txt"):
+        data_module.write_samples(samples, context, tmp_path / "s.txt")
+    picture = data_module.render_samples(samples, context, tmp_path / "s.png")
+    assert picture.stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy", "s.png", "s.sgy"]

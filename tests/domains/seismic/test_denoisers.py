@@ -69,3 +69,16 @@ def test_patch_sizes_must_divide_by_the_downsampling_factor():
     cropped = {"volume": x["volume"][:, :, :, :6]}, {k: v[:, :, :, :6] for k, v in context.items()}
     with pytest.raises(ConfigError, match=r"patch sizes \(8, 6, 16\) must be divisible by 4"):
         net(cropped[0], t, cropped[1])
+
+
+def test_residual_network_starts_at_the_first_guess_and_learns_a_correction():
+    torch.manual_seed(0)
+    net = UNet3dDenoiser(channels=(8, 16), time_dim=16, groups=4, condition_keys=("observed", "mask", "guess"),
+                         residual_key="guess")
+    x, t, context = inputs()
+    context["guess"] = torch.randn(SHAPE, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(net(x, t, context)["volume"], context["guess"])
+    optimiser = torch.optim.SGD(net.parameters(), lr=0.1)
+    torch.mean((net(x, t, context)["volume"] - context["observed"]) ** 2).backward()
+    optimiser.step()
+    assert not torch.equal(net(x, t, context)["volume"], context["guess"])
