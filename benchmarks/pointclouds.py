@@ -3,7 +3,9 @@
     python benchmarks/pointclouds.py speed [--clouds 100 --points 2048]
     python benchmarks/pointclouds.py emd [--pairs 4 --points 2048]
     python benchmarks/pointclouds.py baselines [--per-family 32 --points 2048] [--samples model=FILE.npy]
-    (add --json FILE to any of them)
+    python benchmarks/pointclouds.py model --run RUN_DIR [--per-family 16 --long-per-family 8]
+    python benchmarks/pointclouds.py completion --run RUN_DIR [--per-family 8 --known 128 --upsample-known 64]
+    (add --json FILE to any of them; --out DIR for pictures)
 
 * speed: wall time of the all-pairs Chamfer matrix between two sets of ``--clouds`` clouds (k-d trees, all cores).
 * emd: exact assignment vs Sinkhorn on torus/superquadric pairs: relative excess of Sinkhorn and time per pair.
@@ -11,6 +13,18 @@
   1000) of: a fresh draw of the true distribution (the ideal: 1-NNA ~ 0.5), the Gaussian fit, the jitter
   memoriser (sigma 0.02) and any ``--samples`` file. Training and reference sets are normalised to the unit
   sphere per shape, and so are all samples, before the metrics.
+* model: a trained run (``RUN_DIR`` holds the ``config.yaml`` and checkpoint written by ``sciddm fit`` on
+  :class:`ProceduralShapes`) against references drawn like ``baselines`` at the run's point count: samples with
+  the references' class labels (``--per-family`` per family) at 50 NFE (``dpmpp_2m``, log-SNR grid), with
+  classifier-free guidance w = 2 (2 calls per step), and on the first ``--long-per-family`` per family at
+  50 NFE and 1000 NFE (``ddpm``, ancestral, uniform grid, as PVD), next to the Gaussian-fit and jitter
+  baselines fitted on the run's training split. Writes ``samples_50nfe.png`` to ``--out``.
+* completion: the first ``--per-family`` references per family, cut by a random half-space to ``--known``
+  points (completion) or thinned to ``--upsample-known`` random points (upsampling), completed to the full
+  point count by replacement at 50 NFE (unconditional: null label; and with the true label), against two
+  baselines that also keep the known points: known points resampled with replacement, and known points plus
+  points of the training shape nearest to them (directed Chamfer known -> shape). Mean CD and exact EMD to the
+  full shape. Writes ``completion.png`` (rows: partial, completion, full shape).
 """
 
 from __future__ import annotations
@@ -24,14 +38,22 @@ import numpy as np
 import torch
 
 from domains.pointclouds.baselines import GaussianBaseline, JitterBaseline
-from domains.pointclouds.chamfer import pairwise_chamfer
+from domains.pointclouds.chamfer import directed_chamfer, pairwise_chamfer
 from domains.pointclouds.data import ProceduralShapes
 from domains.pointclouds.emd import emd_exact, emd_sinkhorn
+from domains.pointclouds.generation import complete, completion_scores, sample_classes
 from domains.pointclouds.io import read_point_set
 from domains.pointclouds.metrics import set_metrics
 from domains.pointclouds.normalize import normalize
+from domains.pointclouds.partial import half_space_cut, random_directions, random_subset
+from domains.pointclouds.plots import plot_cloud_grid
 from domains.pointclouds.shapes import generate_family
+from sciddm.checkpoints import load_model
 from sciddm.io import write_json
+from sciddm.sampling import Sampler
+
+FAST = Sampler(solver="dpmpp_2m", steps=50, grid="log_snr")
+SLOW = Sampler(solver="ddpm", steps=1000, grid="uniform")
 
 
 def procedural(per_family: int, points: int, seed: int) -> np.ndarray:
@@ -90,9 +112,120 @@ def baselines(per_family: int, points: int, extra: dict[str, Path]) -> dict:
     return results
 
 
+def load_run(run: Path):
+    """The module (EMA weights of the newest checkpoint) and data module of a ``sciddm fit`` run directory."""
+    config = next(run.rglob("config.yaml"))
+    checkpoint = max(run.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    module, datamodule, _ = load_model(config, checkpoint)
+    datamodule.setup()
+    return module, datamodule, checkpoint
+
+
+def per_family(clouds: np.ndarray, families: int, count: int) -> np.ndarray:
+    """The first ``count`` clouds of each of ``families`` equal blocks (ProceduralShapes orders by family)."""
+    return np.concatenate([block[:count] for block in np.split(clouds, families)])
+
+
+def score_rows(rows: dict[str, np.ndarray], reference: np.ndarray, title: str) -> dict:
+    print(f"| {title} | 1-NNA-CD | COV-CD | MMD-CD |")
+    print("|---|---|---|---|")
+    results = {}
+    for name, samples in rows.items():
+        results[name] = set_metrics(normalize(samples, "unit_sphere"), reference)
+        print(f"| {name} | {results[name]['one_nna_cd']:.3f} | {results[name]['cov_cd']:.3f} | "
+              f"{results[name]['mmd_cd']:.5f} |")  # fmt: skip
+    return results
+
+
+def model(run: Path, count: int, long_count: int, out: Path) -> dict:
+    module, datamodule, checkpoint = load_run(run)
+    source = datamodule.source
+    families, points = len(source.families), source.n_points
+    train = datamodule.datasets["train"].points.double().numpy()
+    reference = procedural(count, points, 1000)
+    labels = torch.arange(families).repeat_interleave(count)
+    print(f"run {checkpoint} (step {torch.load(checkpoint, weights_only=True)['global_step']}), {points} points, "
+          f"{len(train)} training shapes, torch threads {torch.get_num_threads()}")  # fmt: skip
+    timed = {}
+
+    def draw(name: str, labels: torch.Tensor, sampler: Sampler, scale: float = 1.0) -> np.ndarray:
+        start = time.perf_counter()
+        samples, nfe = sample_classes(module, labels, points, sampler, seed=0, guidance_scale=scale)
+        timed[name] = {"nfe": nfe, "seconds": time.perf_counter() - start, "samples": len(labels)}
+        print(f"{name}: {nfe} network calls per sample, {timed[name]['seconds']:.0f} s for {len(labels)} samples")
+        return samples.double().numpy()
+
+    fast = draw("model, 50 NFE (dpmpp_2m)", labels, FAST)
+    guided = draw("model, CFG w=2, 50 steps (dpmpp_2m)", labels, FAST, 2.0)
+    out.mkdir(parents=True, exist_ok=True)
+    titles = [source.families[int(k)] for k in labels]
+    pick = np.concatenate([np.arange(k * count, k * count + 4) for k in range(families)])
+    plot_cloud_grid(fast[pick], out / "samples_50nfe.png", [titles[i] for i in pick])
+    baseline_rows = {"Gaussian fit": GaussianBaseline().fit(train).sample(len(reference), points, seed=3),
+                     "jitter memoriser (sigma 0.02)": JitterBaseline(0.02).fit(train).sample(len(reference), points, 3),
+                     "true distribution (fresh draw)": procedural(count, points, 2000)}  # fmt: skip
+    results = {"full": score_rows({**baseline_rows, "model, 50 NFE (dpmpp_2m)": fast, "model, CFG w=2": guided},
+                                  reference, f"{len(reference)} samples vs {len(reference)} references")}  # fmt: skip
+    short = labels.view(families, count)[:, :long_count].reshape(-1)
+    small = {name: per_family(rows, families, long_count) for name, rows in baseline_rows.items()}
+    small["model, 50 NFE (dpmpp_2m)"] = per_family(fast, families, long_count)
+    small["model, 1000 NFE (ddpm)"] = draw("model, 1000 NFE (ddpm)", short, SLOW)
+    results["small"] = score_rows(small, per_family(reference, families, long_count),
+                                  f"{len(short)} samples vs {len(short)} references")  # fmt: skip
+    return {**results, "timing": timed, "checkpoint": str(checkpoint)}
+
+
+def nearest_shape_completion(known: np.ndarray, train: np.ndarray, n_points: int, seed: int) -> np.ndarray:
+    """Known points plus ``n_points - K`` random points of the training shape nearest to them (known -> shape)."""
+    nearest = directed_chamfer(known, train).argmin(axis=1)
+    extra = random_subset(train[nearest], n_points - known.shape[1], seed)
+    return np.concatenate([known, extra], axis=1)
+
+
+def completion(run: Path, count: int, known_points: int, upsample_known: int, out: Path) -> dict:
+    module, datamodule, _ = load_run(run)
+    source = datamodule.source
+    families, points = len(source.families), source.n_points
+    train = datamodule.datasets["train"].points.double().numpy()
+    full = per_family(procedural(count, points, 1000), families, count)
+    labels = torch.arange(families).repeat_interleave(count)
+    tasks = {"completion": half_space_cut(full, random_directions(len(full), seed=7), known_points),
+             "upsampling": random_subset(full, upsample_known, seed=7)}  # fmt: skip
+    results = {}
+    for task, known in tasks.items():
+        known_t = torch.tensor(known, dtype=torch.float32)
+        rng = np.random.default_rng(5)
+        rows = {
+            "known points resampled": np.stack([k[rng.integers(len(k), size=points)] for k in known]),
+            "known + nearest training shape": nearest_shape_completion(known, train, points, seed=5),
+            "model, null label (50 NFE)": complete(module, known_t, points, FAST, 0, -torch.ones_like(labels))[0],
+            "model, true label (50 NFE)": complete(module, known_t, points, FAST, 0, labels)[0],
+        }
+        print(f"| {task}: {len(full)} shapes, {known.shape[1]} known of {points} | CD | EMD |")
+        print("|---|---|---|")
+        results[task] = {}
+        for name, completed in rows.items():
+            completed = np.asarray(completed, dtype=np.float64)
+            results[task][name] = completion_scores(completed, full)
+            print(f"| {name} | {results[task][name]['cd']:.5f} | {results[task][name]['emd']:.4f} |")
+        if task == "completion":
+            pick = [k * count for k in range(families)]
+            model_rows = np.asarray(rows["model, true label (50 NFE)"], dtype=np.float64)
+            out.mkdir(parents=True, exist_ok=True)
+            plot_cloud_grid([*known[pick], *model_rows[pick], *full[pick]], out / "completion.png",
+                            [*(["partial"] * len(pick)), *(["completed"] * len(pick)), *(["full"] * len(pick))],
+                            columns=len(pick))  # fmt: skip
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=["speed", "emd", "baselines"])
+    parser.add_argument("task", choices=["speed", "emd", "baselines", "model", "completion"])
+    parser.add_argument("--run", type=Path, help="a sciddm fit run directory (model, completion)")
+    parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE")
+    parser.add_argument("--known", type=int, default=128, help="known points of a completion input")
+    parser.add_argument("--upsample-known", type=int, default=64, help="known points of an upsampling input")
+    parser.add_argument("--out", type=Path, default=Path("runs/pointclouds/benchmark"))
     parser.add_argument("--clouds", type=int, default=100)
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--per-family", type=int, default=32)
@@ -104,8 +237,12 @@ def main() -> None:
         result = speed(args.clouds, args.points)
     elif args.task == "emd":
         result = emd(args.pairs, args.points)
-    else:
+    elif args.task == "baselines":
         result = baselines(args.per_family, args.points, dict(item.split("=", 1) for item in args.samples))
+    elif args.task == "model":
+        result = model(args.run, args.per_family, args.long_per_family, args.out)
+    else:
+        result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out)
     if args.json:
         write_json(args.json, result)
 

@@ -163,19 +163,31 @@ def normalize_masked(cloud_set: PointCloudSet, mode: str, standardizer: GlobalSt
 
 
 class PointCloudDataset(Dataset):
-    """Items ``{"points": [N, 3] float32, "node_mask": [N] bool, ("label": long)}`` of a :class:`PointCloudSet`."""
+    """Items ``{"points": [N, 3] float32, "node_mask": [N] bool, ("label": long)}`` of a :class:`PointCloudSet`.
 
-    def __init__(self, cloud_set: PointCloudSet, with_labels: bool):
+    With ``label_dropout = p > 0`` each item's label is replaced by the null label ``-1`` with probability ``p``
+    (condition dropout for classifier-free guidance, Ho & Salimans 2022), drawn from a generator seeded by
+    ``seed``: the same seed gives the same sequence of dropped labels.
+    """
+
+    def __init__(self, cloud_set: PointCloudSet, with_labels: bool, label_dropout: float = 0.0, seed: int = 0):
         self.points = torch.as_tensor(cloud_set.points, dtype=torch.float32)
         self.mask = torch.as_tensor(cloud_set.mask)
         self.labels = torch.as_tensor(cloud_set.labels) if with_labels else None
+        self.label_dropout = label_dropout
+        self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.points)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         item = {"points": self.points[index], "node_mask": self.mask[index]}
-        return item if self.labels is None else {**item, "label": self.labels[index]}
+        if self.labels is None:
+            return item
+        label = self.labels[index]
+        if self.label_dropout > 0 and torch.rand((), generator=self.generator) < self.label_dropout:
+            label = torch.full_like(label, -1)
+        return {**item, "label": label}
 
 
 class PointCloudDataModule(DiffusionDataModule):
@@ -185,18 +197,22 @@ class PointCloudDataModule(DiffusionDataModule):
     distribution; :meth:`write_samples` maps samples back to the data's units (``global`` normalisation) and
     writes ``[M, N, 3]`` ``.npy`` (plus ``<name>.mask.npy`` when clouds are padded); :meth:`evaluate_samples`
     scores fixed-size samples against the validation split (Chamfer MMD, COV, 1-NNA on up to
-    ``eval_clouds`` clouds each, in the normalised space).
+    ``eval_clouds`` clouds each, in the normalised space). ``label_dropout`` (training split only) trains the
+    null class for classifier-free guidance.
     """
 
     sample_suffix = ".npy"
 
     def __init__(self, source: PointCloudSource, normalization: str = "unit_sphere", batch_size: int = 32,
                  val_fraction: float = 0.1, class_conditional: bool = False, eval_clouds: int = 32, seed: int = 0,
-                 num_workers: int = 0):  # fmt: skip
+                 num_workers: int = 0, label_dropout: float = 0.0):  # fmt: skip
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         choose(normalization, {**PER_SHAPE, "global": None}, "normalization")
         if not 0 <= val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if not 0 <= label_dropout <= 1 or (label_dropout > 0 and not class_conditional):
+            raise ConfigError(f"label_dropout must be in [0, 1] and needs class_conditional, got {label_dropout}")
+        self.label_dropout = label_dropout
         self.source, self.normalization, self.val_fraction = source, normalization, val_fraction
         self.class_conditional, self.eval_clouds = class_conditional, eval_clouds
         self.standardizer: GlobalStandardizer | None = None
@@ -215,7 +231,8 @@ class PointCloudDataModule(DiffusionDataModule):
             train = subsets["train"]
             self.standardizer = GlobalStandardizer.fit(train.points[train.mask])
         self.datasets = {name: PointCloudDataset(normalize_masked(s, self.normalization, self.standardizer),
-                                                 self.class_conditional) for name, s in subsets.items()}  # fmt: skip
+                                                 self.class_conditional, self.label_dropout if name == "train" else 0.0,
+                                                 self.seed) for name, s in subsets.items()}  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], shuffle=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +15,7 @@ from sciddm.io import atomic_path  # noqa: E402
 
 
 def plot_cloud_grid(
-    clouds: np.ndarray,
+    clouds: np.ndarray | Sequence[np.ndarray],
     path: str | Path,
     titles: list[str] | None = None,
     columns: int = 4,
@@ -22,11 +23,12 @@ def plot_cloud_grid(
     elevation: float = 20.0,
     azimuth: float = -60.0,
 ) -> Path:
-    """Draw ``clouds`` [M, N, 3] as a grid of 3D scatter plots (z up, equal axes per cloud), save to ``path``.
+    """Draw ``clouds`` ([M, N, 3], or M clouds [N_i, 3] of any sizes) as a grid of 3D scatter plots (z up, equal
+    axes per cloud), save to ``path``.
 
     Points are coloured by height so depth reads without shading. Returns ``path``.
     """
-    clouds = np.asarray(clouds)
+    clouds = [np.asarray(cloud) for cloud in clouds]
     rows = -(-len(clouds) // columns)
     figure = plt.figure(figsize=(3 * columns, 3 * rows))
     for index, cloud in enumerate(clouds):
