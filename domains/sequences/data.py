@@ -42,13 +42,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from domains.sequences.alphabets import Alphabet, get_alphabet
-from domains.sequences.fasta import OnInvalid, read_fasta
+from domains.sequences.fasta import OnInvalid, read_fasta, records_from_strings, write_fasta
 from sciddm.errors import ConfigError, DataError, choose
+from sciddm.lightning.data import DiffusionDataModule
 
 
 @dataclass(frozen=True)
@@ -222,8 +222,18 @@ def load_source(source: str, path: str | None = None, kind: str = "dna", on_inva
     return choose(source, _SOURCES, "sequence source")(path)
 
 
-class SequenceDataModule(pl.LightningDataModule):
-    """Train/validation/test loaders of ``(fields, context)`` batches for one sequence source."""
+class SequenceDataModule(DiffusionDataModule):
+    """Train/validation/test loaders of ``(fields, context)`` batches for one sequence source, plus what the core
+    needs to sample, score, write (FASTA) and draw sequences.
+
+    ``sample_template`` draws each sample's length (and label, with ``use_labels``) from a seeded random training
+    sequence; padded positions hold the padding token. ``evaluate_samples`` returns the single-set metrics and
+    the reference metrics of :mod:`domains.sequences.metrics` against the first ``reference_size`` validation
+    sequences. A sampled padding token inside a sequence is written as ``?`` (an invalid letter, counted by
+    validity), never dropped.
+    """
+
+    sample_suffix = ".fasta"
 
     def __init__(
         self,
@@ -237,8 +247,9 @@ class SequenceDataModule(pl.LightningDataModule):
         batch_size: int = 64,
         use_labels: bool = False,
         num_workers: int = 0,
+        reference_size: int = 2000,
     ):
-        super().__init__()
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         self.save_hyperparameters()
         self.splits: dict[str, SequenceSet] = {}
 
@@ -258,7 +269,7 @@ class SequenceDataModule(pl.LightningDataModule):
         self.setup()
         return self.splits["train"].alphabet
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _split_loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
         data = self.splits[split]
         generator = torch.Generator().manual_seed(self.hparams.seed)
@@ -272,10 +283,53 @@ class SequenceDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._split_loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._split_loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._split_loader("test", shuffle=False)
+
+    # ------------------------------------------------------------------ sampling, scoring, writing
+    def sample_template(self, num_samples: int, generator: torch.Generator | None = None):
+        self.setup()
+        train = self.splits["train"]
+        device = generator.device if generator is not None else None
+        rows = torch.randint(len(train), (num_samples,), generator=generator, device=device).cpu().numpy()
+        fields, context = train.batch(rows)
+        pad = self.alphabet.pad_index
+        fields["seq"] = torch.where(context["mask"], 0, pad if pad is not None else 0)
+        return fields, context
+
+    def sample_strings(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor]) -> list[str]:
+        """The sampled sequences as letters (real positions only; a padding token inside is written ``?``)."""
+        table = np.array(list(self.alphabet.letters) + ["?"])
+        tokens, mask = samples["seq"].cpu().numpy(), context["mask"].cpu().numpy()
+        return ["".join(table[row[keep]]) for row, keep in zip(tokens, mask, strict=True)]
+
+    def reference_strings(self, split: str = "val") -> list[str]:
+        self.setup()
+        return self.splits[split].subset(np.arange(min(self.hparams.reference_size, len(self.splits[split])))
+                                         ).strings()
+
+    def evaluate_samples(self, samples, context) -> dict[str, float]:
+        from domains.sequences.metrics import reference_metrics, sequence_metrics
+
+        strings = self.sample_strings(samples, context)
+        alphabet = get_alphabet(self.alphabet.name)
+        allow_gaps = self.alphabet.gap
+        reference = self.reference_strings()
+        return {**sequence_metrics(strings, alphabet, allow_gaps),
+                **reference_metrics(strings, reference, alphabet, allow_gaps)}
+
+    def write_samples(self, samples, context, path: Path) -> Path:
+        strings = self.sample_strings(samples, context)
+        write_fasta(path, records_from_strings(strings, prefix="sample"))
+        return Path(path)
+
+    def render_samples(self, samples, context, path: Path) -> Path:
+        from domains.sequences.plots import plot_samples
+
+        plot_samples(self.sample_strings(samples, context), self.reference_strings(), self.alphabet, path)
+        return Path(path)
