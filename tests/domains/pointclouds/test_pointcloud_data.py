@@ -10,6 +10,8 @@ import torch
 from domains.pointclouds.data import (
     MeshFiles,
     PointCloudDataModule,
+    PointCloudDataset,
+    PointCloudSet,
     ProceduralShapes,
     ProteinCAlpha,
     QM9Molecules,
@@ -111,6 +113,32 @@ def test_datamodule_batches_splits_and_normalisation():
     again = PointCloudDataModule(source, "unit_sphere", 4, 0.2, True, seed=3)
     again.setup()
     assert (next(iter(again.train_dataloader()))["points"] == batch["points"]).all()
+
+
+def test_label_dropout_rate_seed_and_training_split_only():
+    """Label dropout p: the null label -1 replaces a label with probability p (2000 draws at p = 0.25 lie within
+    4.5 binomial standard deviations of 500), p = 0 and p = 1 are exact, the same seed repeats the draws, and the
+    validation split keeps every label."""
+    labelled = PointCloudSet(np.zeros((4, 2, 3)), np.ones((4, 2), dtype=bool), np.array([0, 1, 2, 1]))
+
+    def labels(p, seed, passes):
+        dataset = PointCloudDataset(labelled, with_labels=True, label_dropout=p, seed=seed)
+        return np.array([int(dataset[i % 4]["label"]) for i in range(4 * passes)])
+
+    assert labels(0.0, 0, 3).tolist() == [0, 1, 2, 1] * 3 and (labels(1.0, 0, 3) == -1).all()
+    drawn = labels(0.25, 5, 500)
+    kept = drawn != -1
+    assert abs((~kept).sum() - 500) < 4.5 * np.sqrt(2000 * 0.25 * 0.75)
+    assert (drawn[kept] == np.tile([0, 1, 2, 1], 500)[kept]).all()
+    np.testing.assert_array_equal(drawn, labels(0.25, 5, 500))
+    source = ProceduralShapes(families=["torus", "table"], count_per_family=4, n_points=16, seed=1)
+    module = PointCloudDataModule(source, val_fraction=0.5, class_conditional=True, label_dropout=1.0)
+    module.setup()
+    assert all(int(module.datasets["train"][i]["label"]) == -1 for i in range(4))
+    assert sorted(int(module.datasets["val"][i]["label"]) for i in range(4)) == sorted(
+        module.datasets["val"].labels.tolist()) and (module.datasets["val"].labels >= 0).all()  # fmt: skip
+    with pytest.raises(ConfigError, match="label_dropout must be in \\[0, 1\\] and needs class_conditional, got 0.1"):
+        PointCloudDataModule(source, label_dropout=0.1)
 
 
 def test_global_normalisation_is_fitted_on_train_only_and_ignores_padding():
