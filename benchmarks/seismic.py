@@ -1,6 +1,6 @@
 """Seismic trace reconstruction: a diffusion model trained for a fixed CPU budget vs classical interpolation.
 
-    python benchmarks/seismic.py [--train_seconds 240] [--volumes 4] [--steps 10] [--ensemble 4]
+    python benchmarks/seismic.py [--train_seconds 300] [--volumes 4] [--steps 10] [--ensemble 4]
                                  [--ckpt_path CKPT] [--out runs/seismic_benchmark]
 
 Protocol (docs/seismic.md, "Benchmark"):
@@ -144,7 +144,7 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train_seconds", type=int, default=240)
+    parser.add_argument("--train_seconds", type=int, default=300)
     parser.add_argument("--ckpt_path", default=None, help="skip training; load these weights")
     parser.add_argument("--volumes", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10)
