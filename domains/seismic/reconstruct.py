@@ -66,14 +66,30 @@ class Reconstruction:
     network_calls: int
 
 
-def _steering(module: DiffusionModule, method: str, patch: dict[str, torch.Tensor], guidance_scale: float
-              ) -> dict[str, list]:
-    if method == "replace":
-        return {"hooks": [Inpainting(module.fields, FIELD)]}
-    if method == "dps":
-        objective = masked_misfit(FIELD, patch["observed"], patch["mask"])
-        return {"guidance": [GradientGuidance(FIELD, objective, guidance_scale, dps_normalize=True)]}
-    return {}
+class PatchSampler:
+    """The patch function handed to :func:`stitch`: one sampler run (with the chosen measurement consistency)
+    per batch of patches, drawing noise from ``generator`` and counting network evaluations."""
+
+    def __init__(self, module: DiffusionModule, method: str, sampler: Sampler | None, guidance_scale: float,
+                 generator: torch.Generator):
+        self.module, self.method, self.sampler = module, method, sampler
+        self.guidance_scale, self.generator = guidance_scale, generator
+        self.nfe = self.network_calls = 0
+
+    def steering(self, patch: dict[str, torch.Tensor]) -> dict[str, list]:
+        if self.method == "replace":
+            return {"hooks": [Inpainting(self.module.fields, FIELD)]}
+        if self.method == "dps":
+            objective = masked_misfit(FIELD, patch["observed"], patch["mask"])
+            return {"guidance": [GradientGuidance(FIELD, objective, self.guidance_scale, dps_normalize=True)]}
+        return {}
+
+    def __call__(self, patch: dict[str, torch.Tensor]) -> torch.Tensor:
+        patch = {k: v.to(self.module.device) for k, v in patch.items()}
+        template = {FIELD: torch.zeros_like(patch["observed"])}
+        samples, self.nfe = self.module.sample(template, patch, self.sampler, self.generator, **self.steering(patch))
+        self.network_calls += self.nfe
+        return samples[FIELD].detach().cpu()
 
 
 def reconstruct(
@@ -112,30 +128,18 @@ def reconstruct(
     if missing_keys:
         raise ConfigError(f"the network is conditioned on {sorted(missing_keys)}, which the reconstruction does "
                           "not provide (set interpolate as in the training data)")
-    device, calls, nfe = module.device, [0], [0]
-
-    def sample_patches(generator: torch.Generator):
-        def predict(patch: dict[str, torch.Tensor]) -> torch.Tensor:
-            patch = {k: v.to(device) for k, v in patch.items()}
-            template = {FIELD: torch.zeros_like(patch["observed"])}
-            samples, nfe[0] = module.sample(template, patch, sampler, generator,
-                                            **_steering(module, method, patch, guidance_scale))
-            calls[0] += nfe[0]
-            return samples[FIELD].detach().cpu()
-
-        return predict
-
-    members = []
+    members, patch_samplers = [], []
     for member in range(ensemble):
-        generator = torch.Generator(device=device).manual_seed(seed + member)
-        blended = stitch(sample_patches(generator), inputs, patch_shape, overlap, batch_size)[0]
+        generator = torch.Generator(device=module.device).manual_seed(seed + member)
+        patch_samplers.append(PatchSampler(module, method, sampler, guidance_scale, generator))
+        blended = stitch(patch_samplers[-1], inputs, patch_shape, overlap, batch_size)[0]
         result = normalization_.denormalise(blended.to(torch.float64).numpy())
         if method == "replace":
             result = np.where(observed_mask, volume, result)
         members.append(result)
     stacked = np.stack(members)
     return Reconstruction(mean=stacked.mean(axis=0).astype(np.float32), std=stacked.std(axis=0).astype(np.float32),
-                          nfe=nfe[0], network_calls=calls[0])
+                          nfe=patch_samplers[-1].nfe, network_calls=sum(p.network_calls for p in patch_samplers))
 
 
 # ---------------------------------------------------------------------------------------------- command line

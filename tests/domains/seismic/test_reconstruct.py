@@ -18,6 +18,7 @@ from domains.seismic.segy import new_headers, read_segy, write_segy
 from domains.seismic.synthetic import synthetic_volume
 from sciddm import DiffusionModule, GaussianField, VPCosine
 from sciddm.cli import main as sciddm_main
+from sciddm.errors import ConfigError
 from sciddm.sampling import Sampler
 
 SHAPE = (12, 10, 16)
@@ -64,6 +65,17 @@ def test_replacement_keeps_observed_traces_exactly_and_ensemble_is_mean_and_std_
         np.testing.assert_array_equal(result[mask], volume[mask])
     assert np.all(pair.std[mask] == 0) and np.mean(pair.std[~mask] > 0) > 0.99
     assert not np.allclose(members[0][~mask], members[1][~mask])
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"interpolate": False}, r"conditioned on \['interpolated'\]"),
+    ({"method": "repaint"}, "unknown reconstruction method 'repaint'"),
+    ({"ensemble": 0}, "ensemble must be >= 1"),
+])
+def test_reconstruction_option_errors(survey, options, message):
+    volume, mask = survey
+    with pytest.raises(ConfigError, match=message):
+        reconstruct(module(residual=True), volume, mask, PATCH, **{"interpolate": True, **options})
 
 
 class IdentityNetwork(torch.nn.Module):
