@@ -229,8 +229,8 @@ class SequenceDataModule(DiffusionDataModule):
     ``sample_template`` draws each sample's length (and label, with ``use_labels``) from a seeded random training
     sequence; padded positions hold the padding token. ``evaluate_samples`` returns the single-set metrics and
     the reference metrics of :mod:`domains.sequences.metrics` against the first ``reference_size`` validation
-    sequences. A sampled padding token inside a sequence is written as ``?`` (an invalid letter, counted by
-    validity), never dropped.
+    sequences. A sampled padding token inside a sequence is written as the unknown letter (``N``/``X``, counted as
+    invalid by validity), never dropped.
     """
 
     sample_suffix = ".fasta"
@@ -303,8 +303,9 @@ class SequenceDataModule(DiffusionDataModule):
         return fields, context
 
     def sample_strings(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor]) -> list[str]:
-        """The sampled sequences as letters (real positions only; a padding token inside is written ``?``)."""
-        table = np.array(list(self.alphabet.letters) + ["?"])
+        """The sampled sequences as letters (real positions only; a padding token inside is written as the
+        unknown letter, so that the sequence keeps its length and counts as invalid)."""
+        table = np.array(list(self.alphabet.letters) + [self.alphabet.unknown_letter])
         tokens, mask = samples["seq"].cpu().numpy(), context["mask"].cpu().numpy()
         return ["".join(table[row[keep]]) for row, keep in zip(tokens, mask, strict=True)]
 

@@ -152,17 +152,29 @@ def detect_kind(sequences: list[str]) -> str:
 def evaluate_file(path: Path, reference: Path | None = None, **options) -> dict:
     """Metrics of the FASTA file ``path`` (and against the FASTA file ``reference`` when given).
 
-    Options: ``alphabet`` (``auto``, ``dna`` or ``protein``), ``allow_gaps`` (bool), ``max_identity_sequences``
-    (int, default 1000) and ``seed`` (int, default 0) for the identity subset, ``plot`` (a PNG path: the
-    3-mer spectra of valid samples against the reference, needs ``reference``). Unknown options raise.
+    Both files are read with the alphabet's residues plus its unknown letter and the gap: a letter outside these
+    (e.g. a digit) is an error naming the file and record unless ``on_invalid`` is ``skip`` or ``replace`` (by
+    the unknown letter), which is reported as a warning; unknown letters and gaps are readable but make a
+    sequence invalid for the metrics. Options: ``alphabet`` (``auto``, ``dna`` or ``protein``), ``on_invalid``,
+    ``allow_gaps`` (bool), ``max_identity_sequences`` (int, default 1000) and ``seed`` (int, default 0) for the
+    identity subset, ``plot`` (a PNG path: the 3-mer spectra of valid samples against the reference, needs
+    ``reference``), and ``checkpoint`` with ``config`` (a trained sequence diffusion model: adds the mean, standard
+    deviation and count of the per-sequence NELBO in bits per token, see :mod:`domains.sequences.likelihood`,
+    with ``nelbo_times`` Monte Carlo times, default 16). Unknown options raise.
     """
-    known = {"alphabet", "allow_gaps", "max_identity_sequences", "seed", "plot"}
+    known = {"alphabet", "on_invalid", "allow_gaps", "max_identity_sequences", "seed", "plot", "checkpoint", "config",
+             "nelbo_times"}
     if set(options) - known:
         raise ConfigError(f"unknown option(s) {sorted(set(options) - known)}; known: {sorted(known)}")
-    samples = [r.sequence for r in read_fasta(path)]
-    references = [] if reference is None else [r.sequence for r in read_fasta(reference)]
+    if ("checkpoint" in options) != ("config" in options):
+        raise ConfigError("the NELBO needs both --checkpoint CKPT and --config CONFIG (the model's training config)")
+    on_invalid = str(options.get("on_invalid", "error"))
+    raw = [r.sequence for r in read_fasta(path)]
+    raw_references = [] if reference is None else [r.sequence for r in read_fasta(reference)]
     kind = str(options.get("alphabet", "auto"))
-    alphabet = get_alphabet(detect_kind(samples + references) if kind == "auto" else kind)
+    alphabet = get_alphabet(detect_kind(raw + raw_references) if kind == "auto" else kind)
+    readable = get_alphabet(alphabet.name, unknown=True, gap=True)
+    samples = [r.sequence for r in read_fasta(path, readable, on_invalid=on_invalid)]
     allow_gaps = str(options.get("allow_gaps", False)).lower() in ("1", "true", "yes")
     identity = {
         "max_sequences": int(options.get("max_identity_sequences", 1000)),
@@ -170,14 +182,21 @@ def evaluate_file(path: Path, reference: Path | None = None, **options) -> dict:
     }
     metrics = {"alphabet": alphabet.name, **sequence_metrics(samples, alphabet, allow_gaps, **identity)}
     if reference is not None:
-        normalised = [alphabet.normalise(s) for s in references]
-        metrics.update(reference_metrics(samples, normalised, alphabet, allow_gaps))
+        references = [r.sequence for r in read_fasta(reference, readable, on_invalid=on_invalid)]
+        metrics.update(reference_metrics(samples, references, alphabet, allow_gaps))
     if "plot" in options:
         if reference is None:
             raise ConfigError("the plot option compares with a reference: pass one")
         from domains.sequences.plots import plot_kmer_spectra  # matplotlib only when a picture is asked for
 
         plot_kmer_spectra(
-            valid_sequences(samples, alphabet, allow_gaps), normalised, alphabet.residues, options["plot"]
+            valid_sequences(samples, alphabet, allow_gaps), references, alphabet.residues, options["plot"]
         )
+    if "checkpoint" in options:
+        from domains.sequences.likelihood import nelbo_of_file
+
+        scores = nelbo_of_file(path, options["config"], options["checkpoint"], int(options.get("nelbo_times", 16)),
+                               int(options.get("seed", 0)), on_invalid)
+        metrics.update(nelbo_bits_per_token=float(scores.mean()), nelbo_bits_per_token_std=float(scores.std()),
+                       nelbo_num_sequences=len(scores))
     return metrics

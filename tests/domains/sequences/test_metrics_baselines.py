@@ -106,6 +106,8 @@ def test_evaluate_file_bad_input(tmp_path):
     with pytest.raises(DataError, match=r"bad\.fa, record empty: empty sequence"):
         evaluate_file(bad)
     with pytest.raises(ConfigError, match="unknown option"):
+        evaluate_file(bad, temperature=2)
+    with pytest.raises(ConfigError, match="needs both --checkpoint CKPT and --config CONFIG"):
         evaluate_file(bad, checkpoint="model.ckpt")
 
 
