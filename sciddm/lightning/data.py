@@ -55,6 +55,12 @@ class DiffusionDataModule(pl.LightningDataModule):
     def write_samples(self, samples: dict[str, Tensor], context: Context, path: Path) -> Path:
         """Write samples in the domain's standard format (atomically); return the written path."""
 
+    def sampling_steering(self, fields: dict) -> dict[str, list]:
+        """Guidance the data itself calls for whenever this module's samples are drawn (``predict``,
+        ``sciddm sample``, validation): ``{"guidance": [estimator wrappers], "hooks": [step hooks]}``, e.g.
+        :class:`sciddm.guidance.Inpainting` when the context carries observed values. None by default."""
+        return {"guidance": [], "hooks": []}
+
     def render_samples(self, samples: dict[str, Tensor], context: Context, path: Path) -> Path | None:
         """Write a picture of the samples as PNG; return its path (None if the domain has no picture)."""
         return None

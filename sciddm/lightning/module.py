@@ -163,12 +163,15 @@ class DiffusionModule(pl.LightningModule):
 
     def sample_from(self, datamodule, num_samples: int, seed: int = 0, sampler: Sampler | None = None,
                     progress: bool = False) -> tuple[dict[str, Tensor], Context, int]:
-        """Sample ``num_samples`` with shapes and context drawn from ``datamodule.sample_template``."""
+        """Sample ``num_samples`` with shapes and context drawn from ``datamodule.sample_template``, steered by
+        ``datamodule.sampling_steering`` (e.g. inpainting of observed values)."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
         template, context = datamodule.sample_template(num_samples, generator)
         template = {k: v.to(self.device) for k, v in template.items()}
         context = {k: v.to(self.device) for k, v in context.items()}
-        samples, nfe = self.sample(template, context, sampler, generator, progress)
+        steering = getattr(datamodule, "sampling_steering", lambda fields: {})(self.fields)
+        samples, nfe = self.sample(template, context, sampler, generator, progress,
+                                   guidance=steering.get("guidance", ()), hooks=steering.get("hooks", ()))
         return samples, context, nfe
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> dict[str, Any]:
