@@ -166,22 +166,37 @@ class PointCloudDataset(Dataset):
     """Items ``{"points": [N, 3] float32, "node_mask": [N] bool, ("label": long)}`` of a :class:`PointCloudSet`.
 
     With ``label_dropout = p > 0`` each item's label is replaced by the null label ``-1`` with probability ``p``
-    (condition dropout for classifier-free guidance, Ho & Salimans 2022), drawn from a generator seeded by
-    ``seed``: the same seed gives the same sequence of dropped labels.
+    (condition dropout for classifier-free guidance, Ho & Salimans 2022). With ``known_points = K > 0`` each item
+    also carries a partial view for conditional completion training: the ``K`` real points farthest along a
+    direction drawn uniformly on the sphere (the cut of :func:`domains.pointclouds.partial.half_space_cut`),
+    as ``observed`` [N, 3] (zeros elsewhere), ``known_mask`` [N, 1] (1.0 = known) and ``free_mask`` [N] (real
+    and not known: the points the loss is taken over). Random draws come from a generator seeded by ``seed``:
+    the same seed gives the same sequence.
     """
 
-    def __init__(self, cloud_set: PointCloudSet, with_labels: bool, label_dropout: float = 0.0, seed: int = 0):
+    def __init__(self, cloud_set: PointCloudSet, with_labels: bool, label_dropout: float = 0.0, seed: int = 0,
+                 known_points: int = 0):  # fmt: skip
         self.points = torch.as_tensor(cloud_set.points, dtype=torch.float32)
         self.mask = torch.as_tensor(cloud_set.mask)
         self.labels = torch.as_tensor(cloud_set.labels) if with_labels else None
-        self.label_dropout = label_dropout
+        self.label_dropout, self.known_points = label_dropout, known_points
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.points)
 
+    def partial_view(self, points: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ``known_points`` real points farthest along a random unit direction, as completion context."""
+        direction = torch.randn(3, generator=self.generator)
+        projection = torch.where(mask, points @ (direction / direction.norm()), -torch.inf)
+        known = torch.zeros_like(mask)
+        known[projection.topk(self.known_points).indices] = True
+        return {"observed": points * known[:, None], "known_mask": known[:, None].float(), "free_mask": mask & ~known}
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         item = {"points": self.points[index], "node_mask": self.mask[index]}
+        if self.known_points:
+            item.update(self.partial_view(item["points"], item["node_mask"]))
         if self.labels is None:
             return item
         label = self.labels[index]
@@ -198,21 +213,25 @@ class PointCloudDataModule(DiffusionDataModule):
     writes ``[M, N, 3]`` ``.npy`` (plus ``<name>.mask.npy`` when clouds are padded); :meth:`evaluate_samples`
     scores fixed-size samples against the validation split (Chamfer MMD, COV, 1-NNA on up to
     ``eval_clouds`` clouds each, in the normalised space). ``label_dropout`` (training split only) trains the
-    null class for classifier-free guidance.
+    null class for classifier-free guidance. ``known_points > 0`` adds a random partial view of that many points
+    to every item (:class:`PointCloudDataset`) for conditional completion training; use it with
+    ``GaussianField(mask_key: free_mask)`` and :class:`domains.pointclouds.denoisers.KnownPointsDenoiser`.
     """
 
     sample_suffix = ".npy"
 
     def __init__(self, source: PointCloudSource, normalization: str = "unit_sphere", batch_size: int = 32,
                  val_fraction: float = 0.1, class_conditional: bool = False, eval_clouds: int = 32, seed: int = 0,
-                 num_workers: int = 0, label_dropout: float = 0.0):  # fmt: skip
+                 num_workers: int = 0, label_dropout: float = 0.0, known_points: int = 0):  # fmt: skip
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         choose(normalization, {**PER_SHAPE, "global": None}, "normalization")
         if not 0 <= val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
         if not 0 <= label_dropout <= 1 or (label_dropout > 0 and not class_conditional):
             raise ConfigError(f"label_dropout must be in [0, 1] and needs class_conditional, got {label_dropout}")
-        self.label_dropout = label_dropout
+        if known_points < 0:
+            raise ConfigError(f"known_points must be >= 0, got {known_points}")
+        self.label_dropout, self.known_points = label_dropout, known_points
         self.source, self.normalization, self.val_fraction = source, normalization, val_fraction
         self.class_conditional, self.eval_clouds = class_conditional, eval_clouds
         self.standardizer: GlobalStandardizer | None = None
@@ -224,6 +243,9 @@ class PointCloudDataModule(DiffusionDataModule):
         cloud_set = self.source.load()
         if self.class_conditional and cloud_set.labels is None:
             raise ConfigError(f"class_conditional needs a labelled source; {type(self.source).__name__} has none")
+        if self.known_points and self.known_points >= cloud_set.mask.sum(axis=1).min():
+            raise ConfigError(f"known_points ({self.known_points}) must be below the smallest cloud's size "
+                              f"({cloud_set.mask.sum(axis=1).min()})")  # fmt: skip
         order = np.random.default_rng(self.seed).permutation(len(cloud_set.points))
         n_val = int(round(self.val_fraction * len(order)))
         subsets = {"val": _subset(cloud_set, order[:n_val]), "train": _subset(cloud_set, order[n_val:])}
@@ -232,7 +254,8 @@ class PointCloudDataModule(DiffusionDataModule):
             self.standardizer = GlobalStandardizer.fit(train.points[train.mask])
         self.datasets = {name: PointCloudDataset(normalize_masked(s, self.normalization, self.standardizer),
                                                  self.class_conditional, self.label_dropout if name == "train" else 0.0,
-                                                 self.seed) for name, s in subsets.items()}  # fmt: skip
+                                                 self.seed, self.known_points)
+                         for name, s in subsets.items()}  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], shuffle=True)
@@ -246,6 +269,8 @@ class PointCloudDataModule(DiffusionDataModule):
         draw = torch.randint(len(train), (num_samples,), generator=generator)
         sizes = train.mask.sum(dim=1)[draw]
         context = {"node_mask": torch.arange(train.mask.shape[1])[None] < sizes[:, None]}
+        if self.known_points:  # a completion model sampled without known points: every real point is free
+            context["free_mask"] = context["node_mask"]
         if train.labels is not None:
             context["label"] = train.labels[torch.randint(len(train), (num_samples,), generator=generator)]
         return {"points": torch.zeros(num_samples, train.mask.shape[1], 3)}, context

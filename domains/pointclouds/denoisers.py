@@ -13,6 +13,7 @@ equivariant: permuting the points (and the mask) permutes the output the same wa
   PyTorch (``scatter_add`` and ``grid_sample``), no compiled extension.
 * :class:`PointTransformerDenoiser`: a pre-norm transformer encoder over the points as tokens, without
   positional encodings (hence permutation equivariant), padding excluded by the attention key mask.
+* :class:`KnownPointsDenoiser`: wraps either for conditional completion (the partial input as a network input).
 """
 
 from __future__ import annotations
@@ -154,3 +155,23 @@ class PointTransformerDenoiser(nn.Module):
         tokens = self.embed(points) + self.condition(t, context.get("label"))[:, None]
         hidden = self.encoder(tokens, src_key_padding_mask=~mask)
         return {self.field: self.out(self.norm(hidden)) * mask[..., None].to(points.dtype)}
+
+
+class KnownPointsDenoiser(nn.Module):
+    """Conditional completion (PVD's setting, Zhou et al. 2021): before the wrapped ``network`` sees the noisy
+    cloud, the known slots are set to their clean values, ``x <- M * observed + (1 - M) * x_t`` with ``M`` =
+    ``context["known_mask"]`` [B, N, 1] and ``observed`` = ``context["observed"]`` [B, N, 3]; without those keys
+    it is the wrapped network unchanged. Train with the data module's ``known_points`` and the field's loss
+    restricted to the free points (``mask_key: free_mask``). The input must be the noisy cloud itself, so use it
+    with the ``eps``, ``x0``, ``v`` or ``velocity`` predictions, not ``edm`` (which rescales the input)."""
+
+    def __init__(self, network: nn.Module, field: str = "points"):
+        super().__init__()
+        self.network, self.field = network, field
+
+    def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
+        if "known_mask" not in context:
+            return self.network(x_t, t, context)
+        known = context["known_mask"].to(x_t[self.field].dtype)
+        inputs = {**x_t, self.field: known * context["observed"] + (1 - known) * x_t[self.field]}
+        return self.network(inputs, t, context)

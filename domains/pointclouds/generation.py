@@ -20,6 +20,11 @@ draw ``alpha_s y + sigma_s eps``, and after the last step by ``y`` itself, so th
   ``N - K`` new points spread over the *whole* surface, the observed region included. The completed cloud is
   ``y`` plus those points; it is scored against the full shape (Chamfer/EMD, :func:`completion_scores`).
 
+The same :func:`complete` serves a conditionally trained completion model
+(:class:`domains.pointclouds.denoisers.KnownPointsDenoiser`, trained with the data module's ``known_points``,
+the loss on the free points only): its network sees the known points clean at every step, so the replacement
+only keeps the state consistent, and the known slots are re-inserted after the field zeroes them.
+
 The partial input must be in the model's normalised frame (for per-shape normalisation: the frame of the full
 shape, which a partial alone cannot recover; for ``global`` normalisation :func:`complete_file` applies the
 data module's standardiser and maps the result back).
@@ -99,7 +104,7 @@ def completion_request(known: Tensor, n_points: int, labels: Tensor | None = Non
     observed[:, :n_known] = known
     mask = torch.zeros(count, n_points, 1)
     mask[:, :n_known] = 1.0
-    return template, {**context, KNOWN_KEY: observed, KNOWN_MASK_KEY: mask}
+    return template, {**context, KNOWN_KEY: observed, KNOWN_MASK_KEY: mask, "free_mask": mask[..., 0] == 0}
 
 
 def complete(module: DiffusionModule, known: Tensor, n_points: int, sampler: Sampler | None = None, seed: int = 0,
@@ -108,7 +113,10 @@ def complete(module: DiffusionModule, known: Tensor, n_points: int, sampler: Sam
     equal ``known`` exactly. Returns ``(points [B, n_points, 3], nfe)``."""
     template, context = completion_request(known, n_points, labels)
     hook = Inpainting(module.fields, FIELD, known_key=KNOWN_KEY, mask_key=KNOWN_MASK_KEY)
-    return generate(module, template, context, sampler, seed, guidance_scale, hooks=[hook])
+    points, nfe = generate(module, template, context, sampler, seed, guidance_scale, hooks=[hook])
+    # a field masked by ``free_mask`` (conditional completion models) zeroes the known slots when it finalises
+    known_slots = context[KNOWN_MASK_KEY].to(points.device) > 0
+    return torch.where(known_slots, context[KNOWN_KEY].to(points.device), points), nfe
 
 
 def completion_scores(completed: np.ndarray, full: np.ndarray, emd: bool = True) -> dict[str, float]:

@@ -14,6 +14,7 @@ CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "pointclouds"
 EXPECTED = {
     "quickstart.yaml": "PointTransformerDenoiser",
     "transformer_procedural.yaml": ("PointTransformerDenoiser", 163_267),
+    "transformer_completion.yaml": ("KnownPointsDenoiser", 163_267),
     "pvcnn_procedural.yaml": ("PointVoxelDenoiser", 178_595),
     "pvcnn_gpu.yaml": "PointVoxelDenoiser",
     "transformer_gpu.yaml": "PointTransformerDenoiser",
@@ -29,7 +30,8 @@ def test_every_config_is_listed():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_config_builds_and_gives_a_finite_loss(name, tmp_path):
-    extra = ["--model.init_args.network.init_args.resolution", "8"] if name == "pvcnn_gpu.yaml" else []  # CPU cost
+    extra = {"pvcnn_gpu.yaml": ["--model.init_args.network.init_args.resolution", "8"],  # CPU cost
+             "transformer_completion.yaml": ["--data.init_args.known_points", "8"]}.get(name, [])  # 32 points
     cli = build_cli(["--config", str(CONFIGS / name), *TINY, *extra, "--trainer.default_root_dir", str(tmp_path)])
     expected = EXPECTED[name] if isinstance(EXPECTED[name], tuple) else (EXPECTED[name], None)
     network = cli.model.network
@@ -41,5 +43,7 @@ def test_config_builds_and_gives_a_finite_loss(name, tmp_path):
     assert batch["points"].shape == (4, 32, 3) and set(batch["label"].tolist()) <= {-1, 0, 1, 2}
     radii = batch["points"].norm(dim=-1).amax(dim=1)  # unit_sphere: centroid 0, largest radius exactly 1
     torch.testing.assert_close(radii, torch.ones(4), atol=1e-6, rtol=0)
+    if name == "transformer_completion.yaml":  # 8 of the 32 points known; the loss is taken over the other 24
+        assert batch["known_mask"].sum().item() == 4 * 8 and batch["free_mask"].sum().item() == 4 * 24
     loss, _ = cli.model.diffusion_loss(cli.model.network, batch, torch.Generator().manual_seed(0))
     assert math.isfinite(loss.item()) and loss.item() > 0

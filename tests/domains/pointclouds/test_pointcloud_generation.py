@@ -9,6 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+from domains.pointclouds.data import PointCloudDataModule, PointCloudDataset, PointCloudSet, ProceduralShapes
+from domains.pointclouds.denoisers import KnownPointsDenoiser
 from domains.pointclouds.generation import complete, completion_request, completion_scores, generate, sample_classes
 from domains.pointclouds.partial import half_space_cut, random_directions, random_subset
 from sciddm import DiffusionModule, GaussianField
@@ -38,9 +40,9 @@ class MixtureOracle(nn.Module):
         return {"points": torch.where((label >= 0)[:, None, None], conditional, posterior)}
 
 
-def oracle_module(clouds: torch.Tensor) -> DiffusionModule:
+def oracle_module(clouds: torch.Tensor, mask_key: str = "node_mask") -> DiffusionModule:
     schedule = LinearFlow()
-    field = GaussianField(schedule, prediction="x0", mask_key="node_mask")
+    field = GaussianField(schedule, prediction="x0", mask_key=mask_key)
     return DiffusionModule(MixtureOracle(clouds, schedule), {"points": field}, ema_decay=None)
 
 
@@ -84,11 +86,13 @@ def test_guidance_needs_labels_and_labels_need_one_per_cloud(clouds):
         sample_classes(module, torch.zeros(3, 1, dtype=torch.long), 24)
 
 
-def test_completion_keeps_known_points_exactly_and_finds_the_matching_cloud(clouds):
+@pytest.mark.parametrize("mask_key", ["node_mask", "free_mask"])
+def test_completion_keeps_known_points_exactly_and_finds_the_matching_cloud(clouds, mask_key):
     """Known = the first 16 points of c_1 (null label): replacement returns them bit for bit, and the exact
-    posterior, conditioned through them, generates the other 8 points of c_1 (not of c_0)."""
+    posterior, conditioned through them, generates the other 8 points of c_1 (not of c_0). A field whose loss
+    mask is ``free_mask`` (conditional completion models) zeroes the known slots; they come back exactly."""
     known = clouds[[1, 0, 1], :16]
-    completed, nfe = complete(oracle_module(clouds), known, 24, SAMPLER, seed=3)
+    completed, nfe = complete(oracle_module(clouds, mask_key), known, 24, SAMPLER, seed=3)
     assert nfe == SAMPLER.steps
     assert torch.equal(completed[:, :16], known)
     torch.testing.assert_close(completed[:, 16:], clouds[[1, 0, 1], 16:], atol=1e-3, rtol=0)
@@ -100,6 +104,7 @@ def test_completion_request_layout_and_bad_sizes():
     assert template["points"].shape == (2, 5, 3) and context["node_mask"].all()
     assert torch.equal(context["observed"][:, :2], known) and not context["observed"][:, 2:].any()
     assert context["known_mask"][:, :, 0].tolist() == [[1, 1, 0, 0, 0]] * 2
+    assert context["free_mask"].tolist() == [[False, False, True, True, True]] * 2
     assert context["label"].tolist() == [2, 0]
     with pytest.raises(ConfigError, match=r"1 <= K < 2"):
         completion_request(known, 2)
@@ -141,3 +146,40 @@ def test_completion_scores_closed_forms():
     assert scores["emd"] == pytest.approx(np.linalg.norm(shift), rel=1e-9)
     with pytest.raises(ConfigError, match="EMD needs equal sizes: 63 vs 64"):
         completion_scores(lattice[:, :63], lattice)
+
+
+class Recorder(nn.Module):
+    """Returns its input: what the wrapped network saw."""
+
+    def forward(self, x_t, t, context):
+        return x_t
+
+
+def test_known_points_denoiser_shows_the_network_clean_known_points():
+    known = torch.tensor([[[1.0, 2, 3], [4, 5, 6]]])
+    _, context = completion_request(known, 4)
+    noisy = torch.randn(1, 4, 3)
+    seen = KnownPointsDenoiser(Recorder())({"points": noisy}, torch.ones(1), context)["points"]
+    assert torch.equal(seen[:, :2], known) and torch.equal(seen[:, 2:], noisy[:, 2:])
+    unconditioned = KnownPointsDenoiser(Recorder())({"points": noisy}, torch.ones(1), {})["points"]
+    assert torch.equal(unconditioned, noisy)
+
+
+def test_partial_views_for_conditional_training_are_half_space_cuts():
+    """Points on a line at x = 0..9 plus two padded slots at x = 100: a half-space cut of 3 real points is
+    {0, 1, 2} or {7, 8, 9} (never padding); over 40 seeded draws both occur; observed/free masks agree."""
+    points = np.zeros((1, 12, 3))
+    points[0, :, 0] = [*range(10), 100, 100]
+    mask = np.arange(12)[None] < 10
+    dataset = PointCloudDataset(PointCloudSet(points, mask), with_labels=False, seed=0, known_points=3)
+    seen = set()
+    for _ in range(40):
+        item = dataset[0]
+        known = item["known_mask"][:, 0].bool()
+        seen.add(tuple(int(x) for x in item["points"][known, 0]))
+        assert torch.equal(item["observed"], item["points"] * known[:, None])
+        assert torch.equal(item["free_mask"], item["node_mask"] & ~known)
+    assert seen == {(0, 1, 2), (7, 8, 9)}
+    source = ProceduralShapes(families=["torus"], count_per_family=2, n_points=8)
+    with pytest.raises(ConfigError, match=r"known_points \(8\) must be below the smallest cloud's size \(8\)"):
+        PointCloudDataModule(source, known_points=8).setup()
