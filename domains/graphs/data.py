@@ -1,8 +1,12 @@
-"""torch-geometric data sets and a ``LightningDataModule`` that serves dense padded graph batches.
+"""torch-geometric data sets and the ``DiffusionDataModule`` of graphs: dense padded batches for training,
+sample templates, metrics, sample files and pictures for the core's sampler.
 
 A batch is ``{"nodes": [B, N] long, "edges": [B, N, N] long, "context": {"node_mask": [B, N] bool}}``:
 node types, symmetric edge types with a zero diagonal (0 = no edge), and which of the ``N`` slots hold real
 nodes; ``N`` is the largest graph in the batch (or ``pad_to`` when set). Padded slots have type 0 and no edges.
+The two fields are categorical (:class:`sciddm.categorical_fields.CategoricalField`): ``nodes`` with the
+node mask, ``edges`` with ``symmetric=True`` and the node mask, both with the training marginals as prior
+(DiGress, Vignac et al. 2023). ``python -m domains.graphs.data DATASET`` prints those marginals for a config.
 """
 
 from __future__ import annotations
@@ -10,15 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import networkx as nx
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 from torch_geometric.data import Data, InMemoryDataset
 
-from domains.graphs.convert import to_data
+from domains.graphs.convert import batch_to_graphs, to_data
 from domains.graphs.datasets import load_dataset
 from domains.graphs.readers import check_graph, read_graphs
 from sciddm.errors import ConfigError, DataError
+from sciddm.io import atomic_path
+from sciddm.lightning.data import DiffusionDataModule
 
 
 class GraphListDataset(InMemoryDataset):
@@ -64,8 +69,9 @@ def marginals(graphs: list[nx.Graph], num_node_types: int, num_edge_types: int) 
     return node / node.sum(), edge / edge.sum()
 
 
-class GraphDataModule(pl.LightningDataModule):
-    """Dense graph batches from a named data set (:mod:`domains.graphs.datasets`) or from graph files.
+class GraphDataModule(DiffusionDataModule):
+    """Dense graph batches from a named data set (:mod:`domains.graphs.datasets`) or from graph files, and what
+    the core needs to sample, score, write and draw graphs.
 
     Args:
         dataset: a data set name (community_small, grid, planar, sbm, atlas, qm9, moses); ignored when
@@ -77,13 +83,23 @@ class GraphDataModule(pl.LightningDataModule):
             raises ``DataError``.
         batch_size, seed, limit: loader batch size, data set seed, cap on molecular data set size.
         pad_to: pad every batch to this many nodes (default: the largest graph in the batch).
+        validity: validity rule of the metrics (planar, sbm, connected, tree; default: the data set's rule,
+            none for other sets).
+        num_workers: DataLoader workers.
+
+    Sampling side: :meth:`sample_template` draws each sample's node count from the training distribution;
+    :meth:`evaluate_samples` scores samples against the test split (MMD^2 under both protocols, DeFoG ratios,
+    uniqueness, novelty, validity and V.U.N. with the training split; :func:`domains.graphs.metrics.graph_metrics`);
+    :meth:`write_samples` saves ``{nodes, edges, node_mask}`` with ``torch.save`` (readable by
+    :func:`domains.graphs.readers.read_graphs`); :meth:`render_samples` draws samples beside test graphs.
     """
 
     def __init__(self, dataset: str = "community_small", train_file: str | None = None,
                  val_file: str | None = None, test_file: str | None = None, max_nodes: int = 64,
                  num_node_types: int = 1, num_edge_types: int = 2, batch_size: int = 32, seed: int = 0,
-                 limit: int | None = None, pad_to: int | None = None):
-        super().__init__()
+                 limit: int | None = None, pad_to: int | None = None, validity: str | None = None,
+                 num_workers: int = 0):
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         self.save_hyperparameters()
         self.splits: dict[str, list[nx.Graph]] = {}
 
@@ -119,25 +135,89 @@ class GraphDataModule(pl.LightningDataModule):
             raise DataError(source, f"edge type {max(edge_types)} >= num_edge_types={self.hparams.num_edge_types}",
                             index)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        dataset = GraphListDataset(self.splits[split])
-        generator = torch.Generator().manual_seed(self.hparams.seed)
-        return DataLoader(list(dataset), batch_size=self.hparams.batch_size, shuffle=shuffle, generator=generator,
-                          collate_fn=lambda items: dense_batch(items, self.hparams.pad_to))
+    def _split_loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        dataset = list(GraphListDataset(self.splits[split]))
+        return self._loader(dataset, shuffle, collate_fn=lambda items: dense_batch(items, self.hparams.pad_to))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._split_loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._split_loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._split_loader("test", shuffle=False)
 
     def node_count_distribution(self) -> torch.Tensor:
         """Probabilities of node counts 0..max_nodes in the training split."""
+        self.setup()
         return node_count_distribution(self.splits["train"], self.hparams.max_nodes)
 
     def marginals(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Node-type and edge-type marginals of the training split."""
+        self.setup()
         return marginals(self.splits["train"], self.hparams.num_node_types, self.hparams.num_edge_types)
+
+    # ------------------------------------------------------------------ sampling, scoring, writing
+    def sample_template(self, num_samples: int, generator: torch.Generator | None = None
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Empty graphs whose node counts are drawn (with ``generator``) from the training distribution, padded
+        to the largest drawn count (or ``pad_to``): all types 0 and ``node_mask`` marking the real nodes."""
+        probs = self.node_count_distribution().float()
+        device = generator.device if generator is not None else torch.device("cpu")
+        counts = torch.multinomial(probs.to(device), num_samples, replacement=True, generator=generator).cpu()
+        size = int(counts.max()) if self.hparams.pad_to is None else self.hparams.pad_to
+        mask = torch.arange(size)[None, :] < counts[:, None]
+        template = {"nodes": torch.zeros(num_samples, size, dtype=torch.long),
+                    "edges": torch.zeros(num_samples, size, size, dtype=torch.long)}
+        return template, {"node_mask": mask}
+
+    @staticmethod
+    def sample_graphs(samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor]) -> list[nx.Graph]:
+        """The sampled graphs as networkx graphs (real nodes only; the upper triangle of ``edges``)."""
+        return batch_to_graphs(samples["nodes"].cpu(), samples["edges"].cpu(), context["node_mask"].cpu().bool())
+
+    def evaluate_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor]
+                         ) -> dict[str, float]:
+        from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
+
+        self.setup()
+        hp = self.hparams
+        validity = hp.validity or (None if hp.train_file is not None else DATASET_VALIDITY.get(hp.dataset))
+        return graph_metrics(self.sample_graphs(samples, context), reference=self.splits["test"],
+                             train=self.splits["train"], validity=validity)
+
+    def write_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:
+        """``torch.save`` of ``{"nodes", "edges", "node_mask"}`` (CPU tensors), written atomically."""
+        dense = {"nodes": samples["nodes"].cpu(), "edges": samples["edges"].cpu(),
+                 "node_mask": context["node_mask"].cpu().bool()}
+        with atomic_path(path) as tmp:
+            torch.save(dense, tmp)
+        return Path(path)
+
+    def render_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:
+        from domains.graphs.plots import write_graph_grid
+
+        self.setup()
+        return write_graph_grid(self.sample_graphs(samples, context), self.splits["test"], path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print a named data set's training marginals as YAML lists (the ``marginal`` entries of the configs)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("dataset")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num_node_types", type=int, default=1)
+    parser.add_argument("--num_edge_types", type=int, default=2)
+    args = parser.parse_args(argv)
+    node, edge = marginals(load_dataset(args.dataset, seed=args.seed).train, args.num_node_types,
+                           args.num_edge_types)
+    for name, values in (("nodes", node), ("edges", edge)):
+        print(f"{name}: [{', '.join(f'{v:.6f}' for v in values.tolist())}]")
+
+
+if __name__ == "__main__":
+    main()
