@@ -118,13 +118,15 @@ def sample_to_files(config: str | Path, ckpt_path: str | Path, num_samples: int,
     samples, context, nfe = merge_predictions(predictions)
     output = Path(output)
     if not output.suffix:
-        output = output.with_suffix(datamodule.sample_suffix)
+        output = output.with_name(output.name + datamodule.sample_suffix)
+    suffix = datamodule.sample_suffix if output.name.endswith(datamodule.sample_suffix) else output.suffix
+    stem = output.parent / output.name.removesuffix(suffix)  # "x.nii.gz" -> "x", then x.png, x.metrics.json
     written = {"samples": datamodule.write_samples(samples, context, output)}
-    picture = datamodule.render_samples(samples, context, output.with_suffix(".png"))
+    picture = datamodule.render_samples(samples, context, stem.with_name(stem.name + ".png"))
     if picture is not None:
         written["picture"] = picture
     metrics = {**datamodule.evaluate_samples(samples, context), "nfe": nfe, "solver": module.sampler.solver,
                "steps": module.sampler.steps, "num_samples": num_samples}
-    written["metrics"] = output.with_suffix(".metrics.json")
+    written["metrics"] = stem.with_name(stem.name + ".metrics.json")
     write_json(written["metrics"], metrics)
     return written

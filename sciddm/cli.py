@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sciddm.design import run_guide
 from sciddm.errors import DataError, SciDDMError
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -108,7 +109,7 @@ def run_evaluate(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"sample": run_sample, "evaluate": run_evaluate}
+COMMANDS = {"sample": run_sample, "evaluate": run_evaluate, "guide": run_guide}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

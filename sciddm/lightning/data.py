@@ -45,7 +45,12 @@ class DiffusionDataModule(pl.LightningDataModule):
     @abstractmethod
     def sample_template(self, num_samples: int, generator: torch.Generator | None = None
                         ) -> tuple[dict[str, Tensor], Context]:
-        """Tensors shaped like ``num_samples`` draws of each field, and their context."""
+        """Tensors shaped like ``num_samples`` draws of each field, and their context.
+
+        Domains whose samples belong to given inputs (an image to segment, a survey to reconstruct) may accept
+        a keyword ``indices`` (a LongTensor of request indices, one per row, as sharded by ``predict``) and
+        return the rows for those requests.
+        """
 
     def evaluate_samples(self, samples: dict[str, Tensor], context: Context) -> dict[str, float]:
         """Domain metrics of a batch of samples (empty by default)."""

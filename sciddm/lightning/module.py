@@ -9,6 +9,7 @@ batch seeds its own generator from its first index, so results do not depend on 
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ class DiffusionModule(pl.LightningModule):
         fields: the generated fields by name (keys must match the batch and the network outputs).
         time_sampling: ``uniform``, ``logit_normal`` or ``antithetic`` (see :mod:`sciddm.timesampling`).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up.
+        time_mean, time_std: location and scale of ``logit_normal`` time sampling.
         ema_decay: EMA decay per optimiser step; ``None`` or 0 disables the EMA.
         sampler: solver, steps and grid for validation sampling and ``predict``.
         val_num_samples: samples drawn and scored by the datamodule's metrics at each validation epoch end.
@@ -41,7 +43,7 @@ class DiffusionModule(pl.LightningModule):
     def __init__(self, network: nn.Module, fields: dict[str, Field], time_sampling: str = "uniform",
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  ema_decay: float | None = 0.999, sampler: Sampler | None = None, val_num_samples: int = 0,
-                 seed: int = 0):
+                 seed: int = 0, time_mean: float = 0.0, time_std: float = 1.0):
         super().__init__()
         if not fields:
             raise ConfigError("DiffusionModule needs at least one field")
@@ -49,6 +51,7 @@ class DiffusionModule(pl.LightningModule):
         self.network = network
         self.fields = dict(fields)
         self.time_sampling = time_sampling
+        self.time_mean, self.time_std = time_mean, time_std
         self.lr = lr
         self.weight_decay = weight_decay
         self.warmup_steps = warmup_steps
@@ -88,7 +91,8 @@ class DiffusionModule(pl.LightningModule):
         """Total weighted loss and per-field mean losses for one batch."""
         x0, context = self.split_batch(batch)
         size = next(iter(x0.values())).shape[0]
-        t = sample_times(self.time_sampling, size, self.t_min, self.t_max, generator, self.device)
+        t = sample_times(self.time_sampling, size, self.t_min, self.t_max, generator, self.device, self.time_mean,
+                         self.time_std)
         corrupted = {name: field.corrupt(x0[name], t, context, generator) for name, field in self.fields.items()}
         inputs = {name: field.network_input(corrupted[name][0], t) for name, field in self.fields.items()}
         outputs = network(inputs, t, context)
@@ -162,11 +166,15 @@ class DiffusionModule(pl.LightningModule):
             network.train(was_training)
 
     def sample_from(self, datamodule, num_samples: int, seed: int = 0, sampler: Sampler | None = None,
-                    progress: bool = False) -> tuple[dict[str, Tensor], Context, int]:
+                    progress: bool = False, indices: Tensor | None = None) -> tuple[dict[str, Tensor], Context, int]:
         """Sample ``num_samples`` with shapes and context drawn from ``datamodule.sample_template``, steered by
-        ``datamodule.sampling_steering`` (e.g. inpainting of observed values)."""
+        ``datamodule.sampling_steering`` (e.g. inpainting of observed values). ``indices`` are the request
+        indices of the rows, passed on to domains whose samples belong to given inputs (e.g. images to segment)."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        template, context = datamodule.sample_template(num_samples, generator)
+        if indices is not None and "indices" in inspect.signature(datamodule.sample_template).parameters:
+            template, context = datamodule.sample_template(num_samples, generator, indices=indices)
+        else:
+            template, context = datamodule.sample_template(num_samples, generator)
         template = {k: v.to(self.device) for k, v in template.items()}
         context = {k: v.to(self.device) for k, v in context.items()}
         steering = getattr(datamodule, "sampling_steering", lambda fields: {})(self.fields)
@@ -177,6 +185,7 @@ class DiffusionModule(pl.LightningModule):
     def predict_step(self, batch: Tensor, batch_idx: int) -> dict[str, Any]:
         """Sample for a batch of request indices; the generator is seeded by the first index of the batch."""
         first = int(batch[0])
-        samples, context, nfe = self.sample_from(self.trainer.datamodule, len(batch), seed=self.seed + first)
+        samples, context, nfe = self.sample_from(self.trainer.datamodule, len(batch), seed=self.seed + first,
+                                                 indices=batch.cpu())
         return {"index": batch.cpu(), "samples": {k: v.cpu() for k, v in samples.items()},
                 "context": {k: v.cpu() for k, v in context.items()}, "nfe": nfe}
