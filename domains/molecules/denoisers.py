@@ -3,7 +3,8 @@
 Contract (see the project's architecture notes): ``forward(x_t, t, context) -> dict`` with
 ``x_t = {"pos": [B, N, 3], "atom_types": [B, N, Ka], "charges": [B, N, Kc], "bonds": [B, N, N, Kb]}``
 (categorical fields as float one-hot / probability vectors), ``t`` [B] in [0, 1] and
-``context["node_mask"]`` [B, N] bool. Outputs: ``pos`` (equivariant, see :class:`layers.OutputHeads`) and
+``context["node_mask"]`` [B, N] bool (plus ``context[condition_key]`` [B] for conditional models, see
+:class:`layers.InputEmbedding`). Outputs: ``pos`` (equivariant, see :class:`layers.OutputHeads`) and
 logits ``atom_types`` [B, N, Ka], ``charges`` [B, N, Kc], ``bonds`` [B, N, N, Kb] (invariant, symmetric).
 Scalars see the geometry only through distances; coordinates and vector features are only ever combined
 linearly with invariant coefficients, so rotations, reflections and translations of ``pos`` act on the
@@ -56,9 +57,10 @@ class EGNNDenoiser(nn.Module):
 
     def __init__(self, num_atom_types: int = 5, num_charges: int = 3, num_bond_types: int = 5,
                  hidden_dim: int = 128, edge_dim: int = 32, time_dim: int = 64, num_layers: int = 6,
-                 predict_displacement: bool = False):
+                 predict_displacement: bool = False, condition_key: str | None = None):
         super().__init__()
-        self.embed = InputEmbedding(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim, time_dim)
+        self.embed = InputEmbedding(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim, time_dim,
+                                    condition_key)
         self.layers = nn.ModuleList(EGNNLayer(hidden_dim, edge_dim) for _ in range(num_layers))
         self.heads = OutputHeads(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim,
                                  predict_displacement)
@@ -66,7 +68,7 @@ class EGNNDenoiser(nn.Module):
     def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
         node_mask = context["node_mask"]
         pairs = pair_mask(node_mask)
-        h, e = self.embed(x_t, t)
+        h, e = self.embed(x_t, t, context)
         x = x_t["pos"]
         for layer in self.layers:
             h, e, x = layer(h, e, x, pairs)
@@ -133,10 +135,12 @@ class EQGATDenoiser(nn.Module):
 
     def __init__(self, num_atom_types: int = 5, num_charges: int = 3, num_bond_types: int = 5,
                  hidden_dim: int = 128, vector_dim: int = 32, edge_dim: int = 32, time_dim: int = 64,
-                 num_layers: int = 6, num_rbf: int = 16, predict_displacement: bool = False):
+                 num_layers: int = 6, num_rbf: int = 16, predict_displacement: bool = False,
+                 condition_key: str | None = None):
         super().__init__()
         self.vector_dim = vector_dim
-        self.embed = InputEmbedding(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim, time_dim)
+        self.embed = InputEmbedding(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim, time_dim,
+                                    condition_key)
         self.layers = nn.ModuleList(EquivariantAttentionLayer(hidden_dim, vector_dim, edge_dim, num_rbf)
                                     for _ in range(num_layers))
         self.heads = OutputHeads(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim,
@@ -145,7 +149,7 @@ class EQGATDenoiser(nn.Module):
     def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
         node_mask = context["node_mask"]
         pairs = pair_mask(node_mask)
-        s, e = self.embed(x_t, t)
+        s, e = self.embed(x_t, t, context)
         x = x_t["pos"]
         v = x.new_zeros(x.shape[0], x.shape[1], 3, self.vector_dim)
         for layer in self.layers:

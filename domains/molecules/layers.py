@@ -46,20 +46,29 @@ def symmetrise(x: Tensor) -> Tensor:
 
 
 class InputEmbedding(nn.Module):
-    """Invariant node features from (noisy) atom-type and charge distributions and the time; edge features
-    from the (noisy, symmetrised) bond distribution."""
+    """Invariant node features from (noisy) atom-type and charge distributions, the time and, with
+    ``condition_key``, a scalar condition ``context[condition_key]`` [B] (``NaN`` = no condition: the
+    classifier-free-guidance null, seen as the pair (0, 1) instead of (c, 0)); edge features from the (noisy,
+    symmetrised) bond distribution."""
 
     def __init__(self, num_atom_types: int, num_charges: int, num_bond_types: int, hidden_dim: int,
-                 edge_dim: int, time_dim: int):
+                 edge_dim: int, time_dim: int, condition_key: str | None = None):
         super().__init__()
         self.time = SinusoidalTimeEmbedding(time_dim)
-        self.node = mlp(num_atom_types + num_charges + time_dim, hidden_dim, hidden_dim)
+        self.condition_key = condition_key
+        extra = 2 if condition_key is not None else 0
+        self.node = mlp(num_atom_types + num_charges + time_dim + extra, hidden_dim, hidden_dim)
         self.edge = mlp(num_bond_types, edge_dim, edge_dim)
 
-    def forward(self, x_t: dict[str, Tensor], t: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         atoms = x_t["atom_types"]
-        time = self.time(t)[:, None, :].expand(atoms.shape[0], atoms.shape[1], -1)
-        h = self.node(torch.cat([atoms, x_t["charges"], time.to(atoms.dtype)], dim=-1))
+        per_sample = [self.time(t).to(atoms.dtype)]
+        if self.condition_key is not None:
+            condition = context[self.condition_key].to(atoms.dtype)
+            null = torch.isnan(condition)
+            per_sample.append(torch.stack([condition.nan_to_num(0.0), null.to(atoms.dtype)], dim=-1))
+        per_atom = torch.cat(per_sample, dim=-1)[:, None, :].expand(atoms.shape[0], atoms.shape[1], -1)
+        h = self.node(torch.cat([atoms, x_t["charges"], per_atom], dim=-1))
         return h, self.edge(symmetrise(x_t["bonds"]))
 
 

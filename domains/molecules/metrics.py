@@ -21,6 +21,7 @@ counted as invalid and never raise.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +72,19 @@ def _fraction(values) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def novelty(smiles: list[str], known: Collection[str]) -> float | None:
+    """Distinct SMILES not in ``known`` / distinct SMILES (``None`` without SMILES)."""
+    distinct = set(smiles)
+    return sum(s not in known for s in distinct) / len(distinct) if distinct else None
+
+
 def evaluate_molecules(molecules: list[Molecule], reference: list[Molecule] | None = None,
-                       implicit_hydrogens: bool = False, fcd: bool = True, strain: bool = False) -> dict:
-    """The flat metrics dict described in the module docstring."""
+                       implicit_hydrogens: bool = False, fcd: bool = True, strain: bool = False,
+                       known_smiles: Collection[str] | None = None) -> dict:
+    """The flat metrics dict described in the module docstring.
+
+    ``known_smiles`` (e.g. the training set's canonical SMILES) defines ``novelty`` when given (it takes
+    precedence over the reference set's SMILES)."""
     assessed = [assess(m, implicit_hydrogens) for m in molecules]
     valid = [a for a in assessed if a.mol is not None]
     smiles = [a.smiles for a in valid]
@@ -96,19 +107,18 @@ def evaluate_molecules(molecules: list[Molecule], reference: list[Molecule] | No
                        strain_energy_median=float(np.median(energies)) if energies else None)
     if reference is not None:
         metrics.update(compare_to_reference(assessed, [assess(m, implicit_hydrogens) for m in reference], fcd))
+    if known_smiles is not None:
+        metrics["novelty"] = novelty(smiles, known_smiles)
     return metrics
 
 
 def compare_to_reference(assessed: list[Assessment], reference: list[Assessment], fcd: bool = True) -> dict:
     """Novelty, FCD and bond-length / bond-angle W1 of a generated set against a reference set."""
-    generated_smiles = sorted({a.smiles for a in assessed if a.smiles is not None})
-    reference_smiles = sorted({a.smiles for a in reference if a.smiles is not None})
-    known = set(reference_smiles)
     generated_molecules = [a.molecule for a in assessed]
     reference_molecules = [a.molecule for a in reference]
     result = {
-        "novelty": (sum(s not in known for s in generated_smiles) / len(generated_smiles)
-                    if generated_smiles else None),
+        "novelty": novelty([a.smiles for a in assessed if a.smiles is not None],
+                           {a.smiles for a in reference if a.smiles is not None}),
         "bond_length_w1": weighted_w1(bond_lengths(generated_molecules), bond_lengths(reference_molecules)),
         "bond_angle_w1": weighted_w1(bond_angles(generated_molecules), bond_angles(reference_molecules)),
     }

@@ -31,6 +31,7 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import rdDetermineBonds
 
 from domains.molecules.elements import BOND_CODES, QM9_ELEMENTS, Vocabulary
+from domains.molecules.hydrogens import without_hydrogens
 from domains.molecules.molecule import Molecule
 from domains.molecules.table import MoleculeTable
 from sciddm.errors import ConfigError, DataError
@@ -153,11 +154,14 @@ def process_rows(frame: pd.DataFrame) -> tuple[list[Molecule], int]:
 
 
 def load_qm9(splits: tuple[str, ...] = ("train", "val", "test"), seed: int = 0,
-             max_molecules: int | None = None, cache_dir: str | Path | None = None) -> dict[str, MoleculeTable]:
+             max_molecules: int | None = None, cache_dir: str | Path | None = None,
+             remove_hydrogens: bool = False) -> dict[str, MoleculeTable]:
     """QM9 splits as :class:`MoleculeTable` objects, processed once and cached (written atomically).
 
     ``max_molecules`` keeps only the first that many rows of each split's shuffled order (fast quickstarts);
     each distinct ``(split, seed, max_molecules)`` has its own cache file. The CSVs are read at most once.
+    ``remove_hydrogens`` gives the heavy-atom tables (:func:`domains.molecules.hydrogens.without_hydrogens`),
+    cached in files of their own.
     """
     unknown = sorted(set(splits) - {"train", "val", "test"})
     if unknown:
@@ -166,6 +170,16 @@ def load_qm9(splits: tuple[str, ...] = ("train", "val", "test"), seed: int = 0,
         raise ConfigError(f"max_molecules must be positive, got {max_molecules}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     tag = "all" if max_molecules is None else str(max_molecules)
+    if remove_hydrogens:
+        heavy = cache / f"qm9_v{CACHE_VERSION}_noH_seed{seed}_{tag}"
+        paths = {split: heavy.with_name(f"{heavy.name}_{split}.pt") for split in splits}
+        tables = {split: MoleculeTable.load(path) for split, path in paths.items() if path.is_file()}
+        missing = tuple(split for split in splits if split not in tables)
+        if missing:
+            for split, table in load_qm9(missing, seed, max_molecules, cache_dir).items():
+                tables[split] = without_hydrogens(table)
+                tables[split].save(paths[split])
+        return tables
     paths = {split: cache / f"qm9_v{CACHE_VERSION}_{split}_seed{seed}_{tag}.pt" for split in splits}
     tables = {split: MoleculeTable.load(path) for split, path in paths.items() if path.is_file()}
     if len(tables) < len(splits):
