@@ -24,7 +24,8 @@
   point count by replacement at 50 NFE (unconditional: null label; and with the true label), against two
   baselines that also keep the known points: known points resampled with replacement, and known points plus
   points of the training shape nearest to them (directed Chamfer known -> shape). Mean CD and exact EMD to the
-  full shape. Writes ``completion.png`` (rows: partial, completion, full shape).
+  full shape; with ``--completion-run`` also a conditional completion model (trained with ``known_points``).
+  Writes ``completion.png`` (rows: partial, completions, full shape).
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def model(run: Path, count: int, long_count: int, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     titles = [source.families[int(k)] for k in labels]
     pick = np.concatenate([np.arange(k * count, k * count + 4) for k in range(families)])
-    plot_cloud_grid(fast[pick], out / "samples_50nfe.png", [titles[i] for i in pick])
+    plot_cloud_grid(fast[pick], out / "samples_50nfe.png", [titles[i] for i in pick], point_size=4.0)
     baseline_rows = {"Gaussian fit": GaussianBaseline().fit(train).sample(len(reference), points, seed=3),
                      "jitter memoriser (sigma 0.02)": JitterBaseline(0.02).fit(train).sample(len(reference), points, 3),
                      "true distribution (fresh draw)": procedural(count, points, 2000)}  # fmt: skip
@@ -182,8 +183,10 @@ def nearest_shape_completion(known: np.ndarray, train: np.ndarray, n_points: int
     return np.concatenate([known, extra], axis=1)
 
 
-def completion(run: Path, count: int, known_points: int, upsample_known: int, out: Path) -> dict:
+def completion(run: Path, count: int, known_points: int, upsample_known: int, out: Path,
+               conditional_run: Path | None = None) -> dict:  # fmt: skip
     module, datamodule, _ = load_run(run)
+    conditional = load_run(conditional_run)[0] if conditional_run is not None else None
     source = datamodule.source
     families, points = len(source.families), source.n_points
     train = datamodule.datasets["train"].points.double().numpy()
@@ -201,6 +204,9 @@ def completion(run: Path, count: int, known_points: int, upsample_known: int, ou
             "model, null label (50 NFE)": complete(module, known_t, points, FAST, 0, -torch.ones_like(labels))[0],
             "model, true label (50 NFE)": complete(module, known_t, points, FAST, 0, labels)[0],
         }
+        if conditional is not None and task == "completion":
+            rows["conditional completion model, true label (50 NFE)"] = complete(conditional, known_t, points, FAST,
+                                                                                  0, labels)[0]  # fmt: skip
         print(f"| {task}: {len(full)} shapes, {known.shape[1]} known of {points} | CD | EMD |")
         print("|---|---|---|")
         results[task] = {}
@@ -210,11 +216,12 @@ def completion(run: Path, count: int, known_points: int, upsample_known: int, ou
             print(f"| {name} | {results[task][name]['cd']:.5f} | {results[task][name]['emd']:.4f} |")
         if task == "completion":
             pick = [k * count for k in range(families)]
-            model_rows = np.asarray(rows["model, true label (50 NFE)"], dtype=np.float64)
+            shown = {"partial": known, **{name: np.asarray(rows[name], dtype=np.float64) for name in rows
+                                          if name.startswith(("model, true", "conditional"))}, "full shape": full}
             out.mkdir(parents=True, exist_ok=True)
-            plot_cloud_grid([*known[pick], *model_rows[pick], *full[pick]], out / "completion.png",
-                            [*(["partial"] * len(pick)), *(["completed"] * len(pick)), *(["full"] * len(pick))],
-                            columns=len(pick))  # fmt: skip
+            plot_cloud_grid([cloud for clouds in shown.values() for cloud in clouds[pick]], out / "completion.png",
+                            [name.split(",")[0] for name in shown for _ in pick], columns=len(pick),
+                            point_size=4.0)  # fmt: skip
     return results
 
 
@@ -222,6 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=["speed", "emd", "baselines", "model", "completion"])
     parser.add_argument("--run", type=Path, help="a sciddm fit run directory (model, completion)")
+    parser.add_argument("--completion-run", type=Path, help="a conditional completion run (completion)")
     parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE")
     parser.add_argument("--known", type=int, default=128, help="known points of a completion input")
     parser.add_argument("--upsample-known", type=int, default=64, help="known points of an upsampling input")
@@ -242,7 +250,8 @@ def main() -> None:
     elif args.task == "model":
         result = model(args.run, args.per_family, args.long_per_family, args.out)
     else:
-        result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out)
+        result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out,
+                            args.completion_run)  # fmt: skip
     if args.json:
         write_json(args.json, result)
 
