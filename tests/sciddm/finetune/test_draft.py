@@ -140,3 +140,34 @@ def test_bad_settings_fail_clearly():
         DRaFT(GaussianDenoiser(), {"x": FIELD}, "no_colon")
     with pytest.raises(ConfigError, match="has no callable 'missing'"):
         DRaFT(GaussianDenoiser(), {"x": FIELD}, "tests.sciddm.finetune.test_draft:missing")
+
+
+def test_a_config_selects_the_finetuning_module_by_class_path(tmp_path):
+    from sciddm.cli import main
+
+    config = tmp_path / "draft.yaml"
+    config.write_text(f"""
+trainer: {{max_steps: 2, accelerator: cpu, logger: false, enable_checkpointing: false, enable_progress_bar: false,
+          limit_val_batches: 0, default_root_dir: {tmp_path}}}
+model:
+  class_path: sciddm.finetune.DRaFT
+  init_args:
+    network: {{class_path: sciddm.toy.MLPDenoiser, init_args: {{hidden: 16, depth: 1}}}}
+    fields:
+      x:
+        class_path: sciddm.GaussianField
+        init_args: {{schedule: {{class_path: sciddm.schedules.VPCosine}}, prediction: x0}}
+    reward: tests.sciddm.finetune.test_draft:first_coordinate
+    reward_args: {{scale: 2.0}}
+    kl_weight: 0.1
+    grad_steps: 2
+    sampler: {{solver: ddim, steps: 4, grid: uniform}}
+data:
+  class_path: sciddm.toy.ToyDataModule
+  init_args: {{train_size: 64, val_size: 16, batch_size: 32}}
+""")
+    assert main(["fit", "--config", str(config)]) == 0
+    from sciddm.checkpoints import build_cli
+
+    cli = build_cli(["--config", str(config)])
+    assert type(cli.model) is DRaFT and cli.model.grad_steps == 2 and cli.model.reward.name == "x1"
