@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_CONFIG = "configs/toy/quickstart.yaml"
+DEFAULT_CONFIG = "configs/molecules/qm9_quick.yaml"
 
 
 def plot_training_curve(metrics_csv: Path, output: Path) -> Path:

@@ -30,9 +30,10 @@ from sciddm.io import write_json
 
 def train_predictor(args: argparse.Namespace) -> dict:
     data = MoleculeDataModule(max_molecules=args.max_molecules, batch_size=args.batch_size, seed=args.seed,
-                              train_half="first", condition=args.property)
+                              train_half="first", condition=args.property, remove_hydrogens=args.remove_hydrogens)
     mean, std = data.condition_stats
-    predictor = PropertyPredictor(hidden_dim=args.hidden_dim, num_layers=args.num_layers, mean=mean, std=std)
+    predictor = PropertyPredictor(num_atom_types=data.vocabulary.num_atom_types, hidden_dim=args.hidden_dim,
+                                  num_layers=args.num_layers, mean=mean, std=std)
     losses = train_property_predictor(data, predictor, args.steps, args.lr, args.seed, log_every=args.log_every)
     predicted, true = predict_table(predictor, data.tables["val"], args.property)
     predictor.save(args.output)
@@ -56,11 +57,12 @@ def reference_rows(predictor: PropertyPredictor, data: MoleculeDataModule, first
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    from sciddm.checkpoints import load_model
+    from sciddm.checkpoints import load_model, load_weights
 
-    module, data, _ = load_model(args.config, args.ckpt_path)
+    module, data, _ = load_model(args.config)
     if not isinstance(data, MoleculeDataModule) or data.hparams.condition is None:
         raise ConfigError(f"{args.config} is not a conditional molecules config (data.condition is not set)")
+    load_weights(module, args.ckpt_path)
     predictor = PropertyPredictor.load(args.predictor)
     name = data.hparams.condition
     generator = torch.Generator().manual_seed(args.seed)
@@ -70,8 +72,10 @@ def evaluate(args: argparse.Namespace) -> dict:
     samples, nfe = module.sample(template, context, generator=generator, network_wrapper=wrapper)
     with torch.no_grad():
         estimate = predictor(samples["pos"], samples["atom_types"], context["node_mask"]).double()
-    first_half = MoleculeDataModule(max_molecules=data.hparams.max_molecules, seed=data.hparams.seed,
-                                    train_half="first", condition=name)
+    h = data.hparams
+    first_half = MoleculeDataModule(max_molecules=h.max_molecules, seed=h.seed, cache_dir=h.cache_dir,
+                                    remove_hydrogens=h.remove_hydrogens, train_half="first", condition=name)
+    first_half.setup()
     result = {"property": name, "guidance_scale": args.guidance_scale, "num_samples": args.num_samples,
               "nfe": nfe, "mae": float((estimate - context[name].double()).abs().mean()),
               **reference_rows(predictor, data, first_half, args.num_samples, args.seed),
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--hidden_dim", type=int, default=128)
     train.add_argument("--num_layers", type=int, default=7)
     train.add_argument("--max_molecules", type=int, default=None)
+    train.add_argument("--remove_hydrogens", action="store_true", help="heavy atoms only (must match the generator)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--log_every", type=int, default=100)
     train.add_argument("--output", required=True)

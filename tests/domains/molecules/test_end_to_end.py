@@ -57,7 +57,7 @@ def marginals_of(config: Path) -> dict[str, list[float]]:
 
 @pytest.mark.slow
 def test_quick_config_priors_are_its_training_marginals():
-    data = MoleculeDataModule(max_molecules=5000, remove_hydrogens=True)
+    data = MoleculeDataModule(max_molecules=3000, remove_hydrogens=True)
     for name, values in marginals_of(CONFIGS / "qm9_quick.yaml").items():
         assert values == pytest.approx(data.marginals[name].tolist(), abs=1e-6)
 
