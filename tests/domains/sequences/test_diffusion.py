@@ -73,7 +73,7 @@ def small_ars(tmp_path_factory) -> dict[str, Path]:
     write_fasta(fasta, records_from_strings(data.strings(), prefix="ars"))
     config = yaml.safe_load(ARS_CONFIG.read_text())
     config["data"]["init_args"].update(source="fasta", path=str(fasta), max_sequences=None, reference_size=40)
-    config["trainer"].update(max_steps=2, val_check_interval=1.0, limit_val_batches=1, enable_progress_bar=False,
+    config["trainer"].update(max_steps=2, check_val_every_n_epoch=1, limit_val_batches=1, enable_progress_bar=False,
                              default_root_dir=str(root))
     config["model"]["init_args"]["val_num_samples"] = 0
     config_path = root / "ars_small.yaml"
