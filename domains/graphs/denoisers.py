@@ -11,8 +11,9 @@ vector ``y`` (FiLM), is the new edge feature; a softmax over ``j`` (real nodes o
 the new node feature, also FiLM-modulated by ``y``; ``y`` is updated from itself and masked mean / max pools
 of nodes and edges. Residuals, layer norms and feed-forward blocks follow each update. The global input is a
 sinusoidal embedding of ``t`` plus optional cycle and spectral graph features; nodes get the matching node
-features (:mod:`domains.graphs.features`). Every operation is applied per node, per pair or pooled over
-nodes, so the network is permutation equivariant.
+features (:mod:`domains.graphs.features`); optionally, random-walk probabilities ``(P^k)_ij`` join the edge
+input and return probabilities the node input (DeFoG's RRWP features). Every operation is applied per node, per
+pair or pooled over nodes, so the network is permutation equivariant.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from domains.graphs.features import cycle_features, spectral_features
+from domains.graphs.features import cycle_features, random_walk_features, spectral_features
 
 
 def time_embedding(t: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
@@ -105,21 +106,24 @@ class GraphTransformer(nn.Module):
         cycle_features, spectral_features: add the structural features of :mod:`domains.graphs.features`,
             computed on the noisy adjacency ``1 - p(no edge)``.
         num_eigenvalues: how many Laplacian eigenvalues the spectral features keep.
+        random_walk_steps: K > 0 adds the random-walk features of :mod:`domains.graphs.features` for
+            k = 1..K (pair features to the edge input, return probabilities to the node input).
         node_field, edge_field: names of the two fields in ``x_t`` and in the output.
     """
 
     def __init__(self, num_node_types: int = 1, num_edge_types: int = 2, node_dim: int = 64, edge_dim: int = 32,
                  global_dim: int = 64, num_layers: int = 4, num_heads: int = 4, dropout: float = 0.0,
                  time_dim: int = 32, cycle_features: bool = True, spectral_features: bool = True,
-                 num_eigenvalues: int = 5, node_field: str = "nodes", edge_field: str = "edges"):
+                 num_eigenvalues: int = 5, random_walk_steps: int = 0, node_field: str = "nodes",
+                 edge_field: str = "edges"):
         super().__init__()
         self.node_field, self.edge_field = node_field, edge_field
         self.use_cycles, self.use_spectral = cycle_features, spectral_features
-        self.num_eigenvalues, self.time_dim = num_eigenvalues, time_dim
-        extra_nodes = 2 * cycle_features + 3 * spectral_features
+        self.num_eigenvalues, self.time_dim, self.random_walk_steps = num_eigenvalues, time_dim, random_walk_steps
+        extra_nodes = 2 * cycle_features + 3 * spectral_features + random_walk_steps
         extra_global = 2 * cycle_features + (num_eigenvalues + 1) * spectral_features
         self.node_in = _mlp(num_node_types + extra_nodes, node_dim, node_dim)
-        self.edge_in = _mlp(num_edge_types, edge_dim, edge_dim)
+        self.edge_in = _mlp(num_edge_types + random_walk_steps, edge_dim, edge_dim)
         self.global_in = _mlp(time_dim + extra_global, global_dim, global_dim)
         self.layers = nn.ModuleList(
             GraphTransformerLayer(node_dim, edge_dim, global_dim, num_heads, dropout, update_global=i < num_layers - 1)
@@ -127,9 +131,11 @@ class GraphTransformer(nn.Module):
         self.node_head = _mlp(node_dim, node_dim, num_node_types)
         self.edge_head = _mlp(edge_dim, edge_dim, num_edge_types)
 
-    def _structure(self, edges: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _structure(self, edges: torch.Tensor, mask: torch.Tensor
+                   ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Extra node, graph and pair features of the noisy adjacency ``1 - p(no edge)``."""
         adj = 1 - edges[..., 0]
-        node, graph = [], []
+        node, graph, pair = [], [], []
         if self.use_cycles:
             n_feat, g_feat = cycle_features(adj, mask)
             node.append(torch.log1p(n_feat))
@@ -138,7 +144,11 @@ class GraphTransformer(nn.Module):
             n_feat, g_feat = spectral_features(adj.double(), mask, self.num_eigenvalues)
             node.append(n_feat.to(adj.dtype))
             graph.append(g_feat.to(adj.dtype))
-        return node, graph
+        if self.random_walk_steps:
+            n_feat, p_feat = random_walk_features(adj, mask, self.random_walk_steps)
+            node.append(n_feat)
+            pair.append(p_feat)
+        return node, graph, pair
 
     def forward(self, x_t: dict[str, torch.Tensor], t: torch.Tensor,
                 context: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -146,9 +156,9 @@ class GraphTransformer(nn.Module):
         mask = context["node_mask"].bool()
         n = nodes.shape[1]
         pair = mask[:, :, None] & mask[:, None, :] & ~torch.eye(n, dtype=torch.bool, device=mask.device)
-        node_extra, graph_extra = self._structure(edges, mask)
+        node_extra, graph_extra, pair_extra = self._structure(edges, mask)
         x = self.node_in(torch.cat([nodes, *node_extra], dim=-1)) * mask[..., None]
-        e = self.edge_in(edges)
+        e = self.edge_in(torch.cat([edges, *pair_extra], dim=-1))
         e = (e + e.transpose(1, 2)) / 2 * pair[..., None]
         y = self.global_in(torch.cat([time_embedding(t.to(nodes.dtype), self.time_dim), *graph_extra], dim=-1))
         for layer in self.layers:

@@ -17,6 +17,13 @@ by adding a large constant to the padded diagonal, which keeps the real block's 
 * node: heat-kernel diagonals ``exp(-tau L)_ii = sum_k exp(-tau lambda_k) v_ik^2`` for a few ``tau``. Unlike
   raw eigenvectors (DiGress), these do not depend on eigenvector signs or bases of repeated eigenvalues, so
   equivariance holds exactly.
+
+Random walks (RRWP, Ma et al. 2023, used as extra features by DeFoG, Qin et al. 2025), with the transition
+matrix ``P = D^-1 A`` (rows of isolated nodes are zero):
+
+* pair features ``(P^k)_ij`` for k = 1..K: the probability that a k-step walk from i ends at j, e.g. higher
+  inside a community than across it;
+* node features ``(P^k)_ii`` (return probabilities).
 """
 
 from __future__ import annotations
@@ -60,3 +67,14 @@ def spectral_features(adj: torch.Tensor, node_mask: torch.Tensor, num_eigenvalue
     smallest = torch.nn.functional.pad(smallest, (0, num_eigenvalues - smallest.shape[-1]))
     components = ((eigenvalues.abs() < 1e-5) & real).sum(-1, keepdim=True).to(a.dtype)
     return heat, torch.cat([smallest, components], dim=-1)
+
+
+def random_walk_features(adj: torch.Tensor, node_mask: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Node features [B, N, steps] (``(P^k)_ii``) and pair features [B, N, N, steps] (``(P^k)_ij``), k = 1..steps."""
+    a = masked_adjacency(adj, node_mask)
+    transition = a / a.sum(-1, keepdim=True).clamp_min(1e-6)
+    powers = [transition]
+    for _ in range(steps - 1):
+        powers.append(powers[-1] @ transition)
+    pair = torch.stack(powers, dim=-1)
+    return torch.diagonal(pair, dim1=1, dim2=2).transpose(1, 2), pair

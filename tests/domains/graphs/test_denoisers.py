@@ -19,10 +19,11 @@ def _inputs(pad_to=None, num_edge_types=2):
     return {"nodes": nodes, "edges": edges}, torch.tensor([0.1, 0.5, 0.9], dtype=torch.double), batch["context"]
 
 
-@pytest.mark.parametrize("features", [True, False])
-def test_permutation_equivariance_and_symmetry(features):
+@pytest.mark.parametrize(("features", "walks"), [(True, 0), (False, 0), (True, 3)])
+def test_permutation_equivariance_and_symmetry(features, walks):
     net = GraphTransformer(num_node_types=2, num_edge_types=2, node_dim=16, edge_dim=8, global_dim=16,
-                           num_layers=2, num_heads=2, cycle_features=features, spectral_features=features).double()
+                           num_layers=2, num_heads=2, cycle_features=features, spectral_features=features,
+                           random_walk_steps=walks).double()
     x, t, context = _inputs()
     out = net(x, t, context)
     perm = torch.randperm(x["nodes"].shape[1])
@@ -36,7 +37,7 @@ def test_permutation_equivariance_and_symmetry(features):
 
 def test_padding_does_not_change_real_outputs():
     net = GraphTransformer(num_node_types=2, num_edge_types=2, node_dim=16, edge_dim=8, global_dim=16,
-                           num_layers=2, num_heads=2).double()
+                           num_layers=2, num_heads=2, random_walk_steps=2).double()
     wide, t, wide_context = _inputs(pad_to=30)
     n = int(wide_context["node_mask"].sum(1).max())
     x = {"nodes": wide["nodes"][:, :n], "edges": wide["edges"][:, :n, :n]}
@@ -50,7 +51,7 @@ def test_padding_does_not_change_real_outputs():
 
 def test_time_changes_the_output_and_gradients_reach_every_parameter():
     net = GraphTransformer(num_node_types=2, num_edge_types=2, node_dim=16, edge_dim=8, global_dim=16,
-                           num_layers=2, num_heads=2).double()
+                           num_layers=2, num_heads=2, random_walk_steps=2).double()
     x, t, context = _inputs()
     out = net(x, t, context)
     assert not torch.allclose(out["edges"], net(x, 1 - t, context)["edges"])

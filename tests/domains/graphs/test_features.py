@@ -4,7 +4,7 @@ from scipy.linalg import expm
 
 from domains.graphs.convert import to_data
 from domains.graphs.data import dense_batch
-from domains.graphs.features import cycle_features, spectral_features
+from domains.graphs.features import cycle_features, random_walk_features, spectral_features
 
 GRAPHS = [nx.gnp_random_graph(9, 0.5, seed=1), nx.disjoint_union(nx.cycle_graph(4), nx.complete_graph(4)),
           nx.petersen_graph()]
@@ -37,3 +37,19 @@ def test_spectral_features_components_eigenvalues_and_heat_kernel():
         for j, tau in enumerate((0.5, 1.0)):
             assert heat[i, : len(g), j].numpy() == pytest.approx(expm(-tau * laplacian).diagonal())
     assert (heat[~mask] == 0).all()
+
+
+def test_random_walk_probabilities_by_hand_and_by_brute_force():
+    batch = dense_batch([to_data(nx.path_graph(3)), to_data(GRAPHS[1])], pad_to=9)
+    adj, mask = (batch["edges"] > 0).double(), batch["context"]["node_mask"]
+    node, pair = random_walk_features(adj, mask, steps=3)
+    # path 0-1-2: P = [[0, 1, 0], [1/2, 0, 1/2], [0, 1, 0]]; two steps from 0 return or reach 2 with prob. 1/2
+    assert pair[0, :3, :3, 0].tolist() == [[0, 1, 0], [0.5, 0, 0.5], [0, 1, 0]]
+    assert pair[0, 0, :3, 1].tolist() == [0.5, 0, 0.5] and node[0, :3, 1].tolist() == [0.5, 1, 0.5]
+    assert pair[0, 3:].abs().sum() == 0 and pair[0, :, 3:].abs().sum() == 0  # padding gets nothing
+    # C4 + K4, brute force: P^3_ij = sum over walks i-a-b-j of 1 / (d_i d_a d_b)
+    g = GRAPHS[1]
+    for i in g:
+        for j in g:
+            walks = sum(1 / (g.degree(i) * g.degree(a) * g.degree(b)) for a in g[i] for b in g[a] if j in g[b])
+            assert pair[1, i, j, 2].item() == pytest.approx(walks)
