@@ -159,6 +159,9 @@ def sample_fields(network: Network, fields: dict[str, Field], template: dict[str
     counted = CountingNetwork(network)
     call = network_wrapper(counted) if network_wrapper is not None else counted
     if any(getattr(solver, "reuses_outputs", False) for solver in solvers.values()):
+        if guidance:
+            raise ConfigError("the cached sampler reuses network outputs for unchanged samples and cannot be "
+                              "combined with estimator guidance; use the 'ancestral' categorical solver")
         call = RowCache(call)  # e.g. the cached masked sampler: unchanged samples are not re-evaluated
     estimate = make_estimator(call, fields, context)
     for wrap in guidance:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from sciddm.fields import GaussianField
@@ -97,3 +98,14 @@ def test_dps_guidance_misfit_falls_monotonically_with_scale_and_scale_zero_is_pl
         if scale == 0.0:
             torch.testing.assert_close(guided["x"], draw(net, field, context)[0]["x"])
     assert misfits[0] > misfits[1] > misfits[2]
+
+
+def test_cached_sampler_refuses_estimator_guidance():
+    from sciddm.categorical_fields import CategoricalField
+    from sciddm.errors import ConfigError
+
+    field = CategoricalField(3, prior="mask")
+    net = lambda inputs, t, context: {"s": torch.zeros(*inputs["s"].shape[:-1], 3)}  # noqa: E731
+    with pytest.raises(ConfigError, match="cached sampler .* cannot be combined with estimator guidance"):
+        sample_fields(net, {"s": field}, {"s": torch.zeros(2, 4, dtype=torch.long)}, {},
+                      Sampler(steps=4, categorical_solver="cached"), guidance=[lambda estimate: estimate])
