@@ -13,7 +13,7 @@ from sciddm.schedules import EDM, VE, LinearFlow, Schedule, VPCosine, VPLinear
 from sciddm.solvers import SOLVERS, make_solver, time_grid
 
 __all__ = [
-    "EDM", "SOLVERS", "VE", "CategoricalField", "DiffusionDataModule", "DiffusionModule", "Field", "GaussianField", "GaussianPath",
-    "LinearFlow", "Sampler", "Schedule", "Subspace", "VPCosine", "VPLinear", "ZeroCenterOfMass", "make_solver",
-    "sample_fields", "solve", "time_grid",
+    "EDM", "SOLVERS", "VE", "CategoricalField", "DiffusionDataModule", "DiffusionModule", "Field", "GaussianField",
+    "GaussianPath", "LinearFlow", "Sampler", "Schedule", "Subspace", "VPCosine", "VPLinear", "ZeroCenterOfMass",
+    "make_solver", "sample_fields", "solve", "time_grid",
 ]
