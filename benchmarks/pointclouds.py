@@ -167,6 +167,8 @@ def model(run: Path, count: int, long_count: int, out: Path) -> dict:
                      "true distribution (fresh draw)": procedural(count, points, 2000)}  # fmt: skip
     results = {"full": score_rows({**baseline_rows, "model, 50 NFE (dpmpp_2m)": fast, "model, CFG w=2": guided},
                                   reference, f"{len(reference)} samples vs {len(reference)} references")}  # fmt: skip
+    if long_count == 0:  # no 1000-NFE rows
+        return {**results, "timing": timed, "checkpoint": str(checkpoint)}
     short = labels.view(families, count)[:, :long_count].reshape(-1)
     small = {name: per_family(rows, families, long_count) for name, rows in baseline_rows.items()}
     small["model, 50 NFE (dpmpp_2m)"] = per_family(fast, families, long_count)
@@ -230,7 +232,7 @@ def main() -> None:
     parser.add_argument("task", choices=["speed", "emd", "baselines", "model", "completion"])
     parser.add_argument("--run", type=Path, help="a sciddm fit run directory (model, completion)")
     parser.add_argument("--completion-run", type=Path, help="a conditional completion run (completion)")
-    parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE")
+    parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE (0: none)")
     parser.add_argument("--known", type=int, default=128, help="known points of a completion input")
     parser.add_argument("--upsample-known", type=int, default=64, help="known points of an upsampling input")
     parser.add_argument("--out", type=Path, default=Path("runs/pointclouds/benchmark"))
