@@ -56,9 +56,10 @@ def marginals_of(config: Path) -> dict[str, list[float]]:
 
 
 @pytest.mark.slow
-def test_quick_config_priors_are_its_training_marginals():
-    data = MoleculeDataModule(max_molecules=3000, remove_hydrogens=True)
-    for name, values in marginals_of(CONFIGS / "qm9_quick.yaml").items():
+@pytest.mark.parametrize(("config", "half"), [("qm9_quick.yaml", None), ("qm9_quick_conditional.yaml", "second")])
+def test_quick_config_priors_are_its_training_marginals(config, half):
+    data = MoleculeDataModule(max_molecules=3000, remove_hydrogens=True, train_half=half)
+    for name, values in marginals_of(CONFIGS / config).items():
         assert values == pytest.approx(data.marginals[name].tolist(), abs=1e-6)
 
 
