@@ -16,6 +16,7 @@ SOLVERS = {
     "dpmpp_2m": lambda: DPMSolverPP(order=2),
     "dpmpp_3m": lambda: DPMSolverPP(order=3),
     "unipc": lambda: DPMSolverPP(order=2, corrector=True),
+    "unipc_3m": lambda: DPMSolverPP(order=3, corrector=True),
 }
 
 
