@@ -160,7 +160,7 @@ def model(run: Path, count: int, long_count: int, out: Path) -> dict:
     guided = draw("model, CFG w=2, 50 steps (dpmpp_2m)", labels, FAST, 2.0)
     out.mkdir(parents=True, exist_ok=True)
     titles = [source.families[int(k)] for k in labels]
-    pick = np.concatenate([np.arange(k * count, k * count + 4) for k in range(families)])
+    pick = np.concatenate([np.arange(k * count, k * count + min(count, 4)) for k in range(families)])
     plot_cloud_grid(fast[pick], out / "samples_50nfe.png", [titles[i] for i in pick], point_size=4.0)
     baseline_rows = {"Gaussian fit": GaussianBaseline().fit(train).sample(len(reference), points, seed=3),
                      "jitter memoriser (sigma 0.02)": JitterBaseline(0.02).fit(train).sample(len(reference), points, 3),

@@ -1,0 +1,29 @@
+"""The benchmark's model and completion tasks run end to end on a tiny quickstart run (slow: a 1000-NFE sampling)."""
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.pointclouds import completion, model
+from sciddm.cli import main
+
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "pointclouds" / "quickstart.yaml"
+
+
+@pytest.mark.slow
+def test_model_and_completion_tasks_on_a_tiny_run(tmp_path):
+    run = tmp_path / "run"
+    tiny = ["--data.init_args.source.init_args.count_per_family", "4", "--data.init_args.source.init_args.n_points",
+            "32", "--data.init_args.batch_size", "4", "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1",
+            "--trainer.val_check_interval", "2", "--model.init_args.val_num_samples", "0",
+            "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    assert main(["fit", "--config", str(CONFIG), *tiny, "--trainer.default_root_dir", str(run)]) == 0
+    scores = model(run, count=2, long_count=1, out=tmp_path / "out")
+    assert [t["nfe"] for t in scores["timing"].values()] == [50, 100, 1000]
+    assert len(scores["full"]) == 5 and len(scores["small"]) == 5
+    assert all(0 <= row["one_nna_cd"] <= 1 for row in scores["full"].values())
+    assert (tmp_path / "out" / "samples_50nfe.png").stat().st_size > 0
+    result = completion(run, count=2, known_points=16, upsample_known=8, out=tmp_path / "out", conditional_run=run)
+    assert len(result["completion"]) == 5 and len(result["upsampling"]) == 4
+    assert all(row["cd"] >= 0 and row["emd"] >= 0 for task in result.values() for row in task.values())
+    assert (tmp_path / "out" / "completion.png").stat().st_size > 0
