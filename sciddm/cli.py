@@ -5,6 +5,9 @@
 * ``sciddm sample --config FILE --ckpt_path CKPT --num_samples N [--solver S --steps K --output PATH]`` :
   sample a trained model through ``Trainer.predict`` and write the domain's format, a picture and metrics.
 * ``sciddm evaluate DOMAIN FILE [--reference FILE]`` : one JSON object of metrics on stdout.
+* ``sciddm guide ...`` : reward-guided design (see :mod:`sciddm.design`).
+* ``sciddm reconstruct|segment|complete ...`` : domain commands registered under the ``sciddm.commands``
+  entry-point group (seismic reconstruction, medical segmentation, point-cloud completion).
 
 User mistakes (bad files, unknown names, wrong types) print ``error: <message>`` on one line and exit 2.
 """
@@ -109,6 +112,13 @@ def run_evaluate(argv: Sequence[str]) -> int:
     return 0
 
 
+def domain_commands() -> dict:
+    """Commands that domains register under the ``sciddm.commands`` entry-point group."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group="sciddm.commands")}
+
+
 COMMANDS = {"sample": run_sample, "evaluate": run_evaluate, "guide": run_guide}
 
 
@@ -123,8 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_lightning(command, rest)
         if command in COMMANDS:
             return COMMANDS[command](rest)
+        domain = domain_commands()
+        if command in domain:
+            return domain[command].load()(rest)
         return _fail(f"unknown command {command!r}; choose one of: "
-                     f"{', '.join((*LIGHTNING_COMMANDS, *COMMANDS))}")
+                     f"{', '.join((*LIGHTNING_COMMANDS, *COMMANDS, *sorted(domain)))}")
     except SciDDMError as error:
         return _fail(str(error))
     except KeyboardInterrupt:

@@ -243,19 +243,22 @@ class MedSegDataModule(DiffusionDataModule):
                         for corner in product(*starts)]
         return windows
 
-    def sample_template(self, num_samples: int, generator: torch.Generator | None = None
+    def sample_template(self, num_samples: int, generator: torch.Generator | None = None,
+                        indices: torch.Tensor | None = None
                         ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """The first ``num_samples`` held-out slices or tiles of one volume (see the module docstring)."""
+        """Held-out slices or tiles of one volume: the first ``num_samples``, or those at the request ``indices``
+        (as ``predict`` shards them), see the module docstring."""
         self.setup()
         hp = self.hparams
         windows = self.held_out_windows()
-        if not 1 <= num_samples <= len(windows):
+        wanted = list(range(num_samples)) if indices is None else [int(i) for i in indices]
+        if not wanted or max(wanted) >= len(windows):
             raise ConfigError(f"num_samples must be in 1..{len(windows)} (the held-out "
                               f"{'slices' if hp.spatial_dims == 2 else 'tiles'} of volume {hp.sample_volume} of "
-                              f"the {hp.sample_split} split), got {num_samples}")
+                              f"the {hp.sample_split} split), got {max(wanted, default=-1) + 1}")
         image, labels = self.datasets[hp.sample_split].volumes[hp.sample_volume]
         images, references, positions = [], [], []
-        for window, position in windows[:num_samples]:
+        for window, position in (windows[i] for i in wanted):
             x, y = image[(slice(None),) + window], labels[window]
             if hp.spatial_dims == 2 and hp.slice_size is not None:
                 x, y = fit_to_size(x, hp.slice_size), fit_to_size(y, hp.slice_size)

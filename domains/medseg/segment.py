@@ -1,6 +1,6 @@
 """Segment a NIfTI image with a trained diffusion model: ensemble, fusion, uncertainty, written as NIfTI.
 
-    python -m domains.medseg.segment --config CFG --ckpt_path CKPT --image IMG.nii.gz --output SEG.nii.gz \\
+    sciddm segment --config CFG --ckpt_path CKPT --image IMG.nii.gz --output SEG.nii.gz \\
         [--ensemble 5 --fusion mean|majority|staple --steps S --solver NAME --seed 0 --batch_size 8 --overlap 0.5]
         [--uncertainty UNC.nii.gz] [--reference GT.nii.gz] [--overlay PNG]
 
@@ -40,7 +40,7 @@ from sciddm.sampling import Sampler
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m domains.medseg.segment", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="sciddm segment", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="the training config (YAML)")
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by 'sciddm fit'")
     parser.add_argument("--image", required=True, help="NIfTI image to segment")

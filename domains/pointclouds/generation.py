@@ -161,9 +161,9 @@ def complete_file(config: str | Path, ckpt_path: str | Path, partial: str | Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m domains.pointclouds.generation --config RUN/config.yaml --ckpt_path CKPT --partial FILE
+    """``sciddm complete --config RUN/config.yaml --ckpt_path CKPT --partial FILE
     --n_points N --output OUT.npy``: completion/upsampling from the command line (one-line errors, exit 2)."""
-    parser = argparse.ArgumentParser(prog="python -m domains.pointclouds.generation", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="sciddm complete", description=main.__doc__)
     parser.add_argument("--config", required=True, help="the run's saved config.yaml")
     parser.add_argument("--ckpt_path", required=True)
     parser.add_argument("--partial", required=True, help="known points: one cloud [K, 3] or a set [M, K, 3]")

@@ -2,7 +2,7 @@ r"""Reconstruct the missing traces of a survey with a trained diffusion model, p
 
 Python API: :func:`reconstruct`. Command line::
 
-    python -m domains.seismic.reconstruct --config CFG --ckpt_path CKPT --input survey.sgy --mask mask.npy \
+    sciddm reconstruct --config CFG --ckpt_path CKPT --input survey.sgy --mask mask.npy \
         --output recon.sgy [--method replace|dps|none] [--steps K] [--solver S] [--ensemble N] [--std_output P]
 
 The survey is normalised once from its observed traces (the datamodule's ``normalization``), cut into
@@ -196,7 +196,7 @@ def _check_output(path: Path) -> Path:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m domains.seismic.reconstruct",
+    parser = argparse.ArgumentParser(prog="sciddm reconstruct",
                                      description="Reconstruct missing traces of a survey with a trained model.")
     parser.add_argument("--config", required=True, help="the training config (YAML)")
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by 'sciddm fit'")

@@ -114,3 +114,15 @@ def test_evaluate_bad_file_names_file(tmp_path, capsys):
     assert str(bad) in last and "record 1" in last
     assert main(["evaluate", "nodomain", str(bad)]) == 2
     assert "no evaluator for domain 'nodomain'" in capsys.readouterr().err
+
+
+def test_domain_commands_are_dispatched_by_name(tmp_path, capsys):
+    from sciddm.cli import domain_commands
+
+    assert {"reconstruct", "segment", "complete"} <= set(domain_commands())
+    missing = tmp_path / "absent.yaml"
+    assert main(["segment", "--config", str(missing), "--ckpt_path", str(missing), "--image", str(missing),
+                 "--output", str(tmp_path / "seg.nii.gz")]) == 2
+    assert str(missing) in capsys.readouterr().err.strip().splitlines()[-1]
+    assert main(["nonsense"]) == 2
+    assert "reconstruct" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
 from domains.medseg.ensemble import predictive_entropy
 from domains.medseg.io import read_nifti, write_nifti
@@ -132,10 +133,22 @@ def test_sciddm_sample_writes_held_out_segmentations_as_nifti(trained, tmp_path,
     capsys.readouterr()
     written = read_nifti(out)
     assert written.data.shape[:2] == (32, 32) and set(np.unique(written.data)) <= {0, 1}
-    metrics = json.loads(out.with_suffix(".metrics.json").read_text())  # the core names it drawn.nii.metrics.json
+    metrics = json.loads((tmp_path / "drawn.metrics.json").read_text())  # "x.nii.gz" -> x.metrics.json
     _, datamodule, _ = load_model(config)
     _, context = datamodule.sample_template(3)
     slices = context["position"][:, 0].numpy()
     reference = datamodule.datasets["val"].volumes[0][1][:, :, slices]
     assert metrics["nfe"] == 2
     assert metrics["pooled_dice_c1"] == pytest.approx(dice(written.data[:, :, slices] == 1, reference == 1))
+
+
+def test_sciddm_sample_in_several_batches_covers_successive_items(trained, tmp_path, capsys):
+    config, ckpt = trained
+    _, datamodule, _ = load_model(config)
+    _, whole = datamodule.sample_template(3)
+    _, tail = datamodule.sample_template(2, indices=torch.tensor([1, 2]))
+    assert torch.equal(tail["position"], whole["position"][1:])
+    out = tmp_path / "batched.nii.gz"
+    assert sciddm(["sample", "--config", str(config), "--ckpt_path", str(ckpt), "--num_samples", "3",
+                   "--batch_size", "2", "--steps", "2", "--output", str(out)]) == 0
+    assert json.loads((tmp_path / "batched.metrics.json").read_text())["num_samples"] == 3
