@@ -216,7 +216,7 @@ def run(args) -> dict:
         rows[name] = scorer(tokens, cost)
         print(f"{name}: {format_row(rows[name])}", flush=True)
     report["finetuning"] = {}
-    for kl_weight in (0.0, args.kl_weight):
+    for kl_weight in (0.0, *args.kl_weights):
         path, report["finetuning"][f"kl={kl_weight:g}"] = finetune(kl_weight, args, datamodule)
         tuned = copy.deepcopy(module)
         load_pretrained_network(tuned.sampling_network, path)
@@ -287,7 +287,7 @@ def main() -> None:
     parser.add_argument("--particles", type=int, default=8)
     parser.add_argument("--temperature", type=float, default=0.1)
     parser.add_argument("--cg-scale", type=float, default=10.0)
-    parser.add_argument("--kl-weight", type=float, default=0.01)
+    parser.add_argument("--kl-weights", type=float, nargs="+", default=[0.01, 0.1])
     parser.add_argument("--finetune-steps", type=int, default=60)
     parser.add_argument("--motif", default="ABF1")
     parser.add_argument("--motif-scale", type=float, default=2.0)

@@ -10,8 +10,9 @@ The loss is
           \mathrm{KL}\big(p_\theta(\cdot\mid x_t^b)\,\|\,p_{\text{ref}}(\cdot\mid x_t^b)\big),
 
 with a frozen copy of the pretrained network as the reference and ``kl_weight`` :math:`\beta` as the knob
-(:math:`\beta=0`: reward only). The per-step KL is computed on every step (its value is logged as ``train/kl``);
-only the steps inside the gradient window contribute gradients. Each training batch supplies only the shapes and
+(:math:`\beta=0`: reward only). The per-step KL is computed on every step at the visited state (its value is
+logged as ``train/kl``); only the steps inside the gradient window contribute gradients, and the KL's reach the
+weights only (the state is held fixed in it). Each training batch supplies only the shapes and
 the context (masks, labels) of the samples rolled out in that step. Subclasses implement :meth:`rollout`:
 :class:`~sciddm.finetune.draft.DRaFT` (continuous fields) and :class:`~sciddm.finetune.drakes.DRAKES`
 (categorical fields).
@@ -107,23 +108,29 @@ class RewardFinetuning(DiffusionModule):
         raise NotImplementedError
 
     def evaluate(self, inputs: dict[str, Tensor], t: Tensor, context: Context, with_grad: bool
-                 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """Raw outputs of the trained network and of the frozen reference at the same state.
+                 ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+        """Raw outputs at the same state: the trained network's for the trajectory (with gradients to the state and
+        the weights if ``with_grad``), the trained network's for the KL and the frozen reference's.
 
-        With ``with_grad`` both carry gradients to the state (the KL at a visited state depends on the state through
-        both models) and the trained network's to its weights.
+        The KL is taken at the visited state with the state held fixed (its gradient reaches the weights only, as
+        in DPOK/DRAKES): inside the gradient window this costs one more evaluation of the trained network on the
+        detached state. Letting the KL's gradient also flow back through the relaxed states was unstable in
+        practice (the KL grew under a positive KL weight on the ARS task).
         """
         self.cost["evaluations"] = self.cost.get("evaluations", 0) + 1
         self.cost["evaluations_with_grad"] = self.cost.get("evaluations_with_grad", 0) + int(with_grad)
+        fixed = {k: v.detach() for k, v in inputs.items()}
         with torch.set_grad_enabled(with_grad):
-            if not with_grad:
-                inputs = {k: v.detach() for k, v in inputs.items()}
-            if with_grad and self.gradient_checkpointing:
-                outputs = checkpoint(self.network, inputs, t, context, use_reentrant=False)
-            else:
-                outputs = self.network(inputs, t, context)
-            reference = self.reference(inputs, t, context)  # frozen weights; gradients reach the state
-        return outputs, reference
+            outputs = self._network(inputs if with_grad else fixed, t, context, with_grad)
+            for_kl = self._network(fixed, t, context, with_grad) if with_grad and self.kl_weight > 0 else outputs
+        with torch.no_grad():
+            reference = self.reference(fixed, t, context)
+        return outputs, for_kl, reference
+
+    def _network(self, inputs: dict[str, Tensor], t: Tensor, context: Context, with_grad: bool) -> dict[str, Tensor]:
+        if with_grad and self.gradient_checkpointing:
+            return checkpoint(self.network, inputs, t, context, use_reentrant=False)
+        return self.network(inputs, t, context)
 
     def in_gradient_window(self, index: int, total: int) -> bool:
         """Whether evaluation ``index`` (of ``total`` in the rollout) is among the last ``grad_steps``."""

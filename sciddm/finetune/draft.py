@@ -73,7 +73,7 @@ class DRaFT(RewardFinetuning):
         size = len(next(iter(state.values())))
         t_batch = time_like(t, size, self.device)
         inputs = {name: field.network_input(state[name], t_batch) for name, field in self.fields.items()}
-        outputs, reference = self.evaluate(inputs, t_batch, context, with_grad)
+        outputs, for_kl, reference = self.evaluate(inputs, t_batch, context, with_grad)
         kl = torch.zeros(size, device=self.device)
         estimates = {}
         with torch.set_grad_enabled(with_grad):
@@ -81,7 +81,9 @@ class DRaFT(RewardFinetuning):
                 estimates[name] = field.denoised(outputs[name], state[name], t)
                 weight = 0.0 if s is None else ddpm_kl_weight(field, t, s)
                 if weight > 0:
-                    difference = (estimates[name] - field.denoised(reference[name], state[name], t)) ** 2
+                    fixed = state[name].detach()
+                    difference = (field.denoised(for_kl[name], fixed, t) - field.denoised(reference[name], fixed, t)
+                                  ) ** 2
                     mask = field.mask(context)
                     if mask is not None:
                         difference = difference * mask.reshape(mask.shape + (1,) * (difference.ndim - mask.ndim))

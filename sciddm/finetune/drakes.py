@@ -106,13 +106,14 @@ class DRAKES(RewardFinetuning):
         for index, (t, s) in enumerate(steps):
             with_grad = self.in_gradient_window(index, len(steps))
             t_batch = time_like(t, size, self.device)
-            outputs, reference = self.evaluate(state, t_batch, context, with_grad)
+            outputs, for_kl, reference = self.evaluate(state, t_batch, context, with_grad)
             with torch.set_grad_enabled(with_grad):
                 new_state = {}
                 for name, field in self.fields.items():
                     model = relaxed_transition(field, outputs[name], state[name], t, s)
-                    frozen = relaxed_transition(field, reference[name], state[name], t, s)
-                    per_token = categorical_kl(model, frozen)
+                    fixed = state[name].detach()
+                    per_token = categorical_kl(relaxed_transition(field, for_kl[name], fixed, t, s),
+                                               relaxed_transition(field, reference[name], fixed, t, s))
                     real = field.real_positions(template[name], context)
                     if real is not None:
                         per_token = per_token * real.to(per_token.dtype)
