@@ -62,9 +62,10 @@ class DiffusionDataModule(pl.LightningDataModule):
 
     def sampling_steering(self, fields: dict) -> dict[str, list]:
         """Guidance the data itself calls for whenever this module's samples are drawn (``predict``,
-        ``sciddm sample``, validation): ``{"guidance": [estimator wrappers], "hooks": [step hooks]}``, e.g.
-        :class:`sciddm.guidance.Inpainting` when the context carries observed values. None by default."""
-        return {"guidance": [], "hooks": []}
+        ``sciddm sample``, validation): ``{"guidance": [estimator wrappers], "hooks": [step hooks],
+        "network_wrapper": callable or None}``, e.g. :class:`sciddm.guidance.Inpainting` when the context carries
+        observed values, or classifier-free guidance when it carries a condition. None by default."""
+        return {"guidance": [], "hooks": [], "network_wrapper": None}
 
     def render_samples(self, samples: dict[str, Tensor], context: Context, path: Path) -> Path | None:
         """Write a picture of the samples as PNG; return its path (None if the domain has no picture)."""

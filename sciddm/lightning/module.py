@@ -179,7 +179,8 @@ class DiffusionModule(pl.LightningModule):
         context = {k: v.to(self.device) for k, v in context.items()}
         steering = getattr(datamodule, "sampling_steering", lambda fields: {})(self.fields)
         samples, nfe = self.sample(template, context, sampler, generator, progress,
-                                   guidance=steering.get("guidance", ()), hooks=steering.get("hooks", ()))
+                                   guidance=steering.get("guidance", ()), hooks=steering.get("hooks", ()),
+                                   network_wrapper=steering.get("network_wrapper"))
         return samples, context, nfe
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> dict[str, Any]:

@@ -28,3 +28,20 @@ def test_sample_from_applies_the_datamodule_hooks():
     assert nfe == module.sampler.steps
     plain, _, _ = module.sample_from(ToyDataModule(train_size=16, val_size=16), 8, seed=0)
     assert not torch.equal(plain["x"][:, 0], context["observed"][:, 0])
+
+
+class GuidedLabels(ToyDataModule):
+    def sample_template(self, num_samples, generator=None):
+        template, _ = super().sample_template(num_samples, generator)
+        return template, {"label": torch.zeros(num_samples, dtype=torch.long)}
+
+    def sampling_steering(self, fields):
+        from sciddm.guidance import ClassifierFreeGuidance
+
+        return {"network_wrapper": lambda network: ClassifierFreeGuidance(network, 3.0)}
+
+
+def test_sample_from_applies_the_datamodule_network_wrapper():
+    module = DiffusionModule(MLPDenoiser(hidden=16, depth=1), {"x": GaussianField(LinearFlow(), "velocity")})
+    _, _, nfe = module.sample_from(GuidedLabels(train_size=16, val_size=16), 4, seed=0)
+    assert nfe == 2 * module.sampler.steps  # conditional + null-label call per step
