@@ -1,11 +1,17 @@
-"""Graph benchmarks: the training split itself (train-vs-test), the two classical baselines and, optionally, a
-file of model samples, each scored against the test split; published numbers printed alongside.
+"""Graph benchmarks: the training split itself (train-vs-test), the two classical baselines, our diffusion model
+trained for a fixed number of steps (``--fit``) and, optionally, a file of model samples, each scored against
+the test split; published numbers printed alongside.
 
-    python benchmarks/graphs.py --dataset community_small planar [--samples planar=out/planar.pt] [--json FILE]
+    python benchmarks/graphs.py --dataset community_small planar --fit [--output runs/graphs_benchmark]
+        [--samples planar=out/planar.pt] [--json FILE] [--override KEY VALUE ...]
 
-Every row uses the same split (seeded by ``--seed``) and draws as many graphs as the test split holds. MMD^2
-keys are ``{statistic}_mmd2_{protocol}`` (protocols in domains/graphs/mmd.py): GDSS reports the ``emd``
-protocol on Community-small and Grid, DiGress / DeFoG the ``tv`` protocol and V.U.N. on Planar and SBM.
+``--fit`` trains ``configs/graphs/{dataset}.yaml`` in this process (validation sampling switched off, so the
+budget is training only; ``--override`` adds LightningCLI options, e.g. ``--trainer.max_steps 200``), records
+the process CPU seconds and wall seconds of training, then draws as many graphs as the test split holds with the
+config's sampler (its step count and NFE are reported) and writes them with a picture under ``--output``.
+Every row uses the same split (seeded by ``--seed``). MMD^2 keys are ``{statistic}_mmd2_{protocol}``
+(protocols in domains/graphs/mmd.py): GDSS reports the ``emd`` protocol on Community-small and Grid, DiGress /
+DeFoG the ``tv`` protocol and V.U.N. on Planar and SBM.
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ import argparse
 import time
 from pathlib import Path
 
+import networkx as nx
+
 from domains.graphs.baselines import ErdosRenyiBaseline, SBMBaseline
 from domains.graphs.datasets import load_dataset
 from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
 from domains.graphs.readers import read_graphs
 from sciddm.io import write_json
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "graphs"
 
 # Published MMD^2 (GDSS Table 2, emd protocol) and V.U.N. (DiGress / DeFoG tables); the issue quotes them.
 PUBLISHED = {
@@ -31,12 +41,38 @@ COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral
            "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "mean_ratio", "validity", "vun"]
 
 
-def run(dataset: str, seed: int, samples: Path | None) -> dict[str, dict]:
+def fit_and_sample(dataset: str, seed: int, output: Path, overrides: list[str]) -> tuple[list[nx.Graph], dict]:
+    """Train ``configs/graphs/{dataset}.yaml``, then sample as many graphs as the test split holds."""
+    from sciddm.checkpoints import build_cli
+
+    cli = build_cli(["--config", str(CONFIGS / f"{dataset}.yaml"), "--seed_everything", str(seed),
+                     "--model.init_args.val_num_samples", "0", "--trainer.enable_progress_bar", "false",
+                     "--trainer.default_root_dir", str(output / dataset), *overrides])
+    cpu, wall = time.process_time(), time.perf_counter()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    info = {"train_cpu_seconds": time.process_time() - cpu, "train_wall_seconds": time.perf_counter() - wall,
+            "train_steps": cli.trainer.global_step, "sampling_steps": cli.model.sampler.steps,
+            "parameters": sum(p.numel() for p in cli.model.network.parameters())}
+    cpu = time.process_time()
+    num = len(cli.datamodule.splits["test"])
+    samples, context, info["nfe"] = cli.model.sample_from(cli.datamodule, num, seed=seed)
+    info["sample_cpu_seconds"] = time.process_time() - cpu
+    cli.datamodule.write_samples(samples, context, output / f"{dataset}_samples.pt")
+    cli.datamodule.render_samples(samples, context, output / f"{dataset}_samples.png")
+    return cli.datamodule.sample_graphs(samples, context), info
+
+
+def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output: Path = Path("runs/graphs_benchmark"),
+        overrides: list[str] = ()) -> dict[str, dict]:
     splits = load_dataset(dataset, seed=seed)
     validity = DATASET_VALIDITY.get(dataset, "connected")
     rows = {"train (reference)": splits.train[: len(splits.test)]}
     rows["Erdos-Renyi"] = ErdosRenyiBaseline().fit(splits.train).sample(len(splits.test), seed=seed)
     rows["SBM fit"] = SBMBaseline(seed=seed).fit(splits.train).sample(len(splits.test), seed=seed)
+    extra = {}
+    if fit:
+        name = "ours (fixed budget)"
+        rows[name], extra[name] = fit_and_sample(dataset, seed, output, list(overrides))
     if samples is not None:
         rows[f"model ({samples.name})"] = read_graphs(samples)
     out = {}
@@ -44,6 +80,7 @@ def run(dataset: str, seed: int, samples: Path | None) -> dict[str, dict]:
         start = time.perf_counter()
         out[name] = graph_metrics(graphs, reference=splits.test, train=splits.train, validity=validity)
         out[name]["eval_seconds"] = time.perf_counter() - start
+        out[name] |= extra.get(name, {})
     return out
 
 
@@ -54,6 +91,12 @@ def print_table(dataset: str, results: dict[str, dict]) -> None:
     for name, metrics in {**results, **{f"{k} (published)": v for k, v in PUBLISHED.get(dataset, {}).items()}}.items():
         cells = [f"{metrics[c]:.4g}" if c in metrics else "" for c in COLUMNS]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    for name, metrics in results.items():
+        if "train_steps" in metrics:
+            print(f"\n{name}: {metrics['train_steps']} training steps in {metrics['train_cpu_seconds']:.0f} CPU s "
+                  f"({metrics['train_wall_seconds']:.0f} s wall), {metrics['parameters']} parameters; "
+                  f"{metrics['sampling_steps']} sampling steps (NFE {metrics['nfe']}), "
+                  f"{metrics['sample_cpu_seconds']:.1f} CPU s for {metrics['num_graphs']} graphs")
 
 
 def main() -> None:
@@ -62,11 +105,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", nargs="*", default=[], help="DATASET=FILE pairs of model samples")
     parser.add_argument("--json", type=Path, help="also write all numbers to this JSON file")
-    args = parser.parse_args()
+    parser.add_argument("--fit", action="store_true", help="train and sample our model (configs/graphs/*.yaml)")
+    parser.add_argument("--output", type=Path, default=Path("runs/graphs_benchmark"))
+    args, overrides = parser.parse_known_args()
     samples = dict(item.split("=", 1) for item in args.samples)
     everything = {}
     for dataset in args.dataset:
-        everything[dataset] = run(dataset, args.seed, Path(samples[dataset]) if dataset in samples else None)
+        everything[dataset] = run(dataset, args.seed, Path(samples[dataset]) if dataset in samples else None,
+                                  args.fit, args.output, overrides)
         print_table(dataset, everything[dataset])
     if args.json:
         write_json(args.json, everything)

@@ -74,3 +74,22 @@ def test_asymmetric_and_oversized_sample_files_exit_2(tmp_path, capsys):
     assert "directed.pt, record 1: edges tensor is not symmetric" in err and len(err.splitlines()) == 1
     assert main(["evaluate", "graphs", str(tmp_path / "directed.pt"), "--max_nodes", "3"]) == 2
     assert "directed.pt, record 0: 4 nodes, more than the maximum 3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_community_small_run_beats_erdos_renyi(tmp_path):
+    """The shipped config trained as is (about 4 CPU minutes) beats the Erdos-Renyi baseline on every GDSS MMD."""
+    from domains.graphs.baselines import ErdosRenyiBaseline
+    from domains.graphs.metrics import graph_metrics
+    from sciddm.checkpoints import build_cli
+
+    cli = build_cli(["--config", str(CONFIG), "--model.init_args.val_num_samples", "0",
+                     "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)])
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    splits = cli.datamodule.splits
+    samples, context, _ = cli.model.sample_from(cli.datamodule, len(splits["test"]), seed=0)
+    ours = graph_metrics(cli.datamodule.sample_graphs(samples, context), splits["test"], splits["train"])
+    er = ErdosRenyiBaseline().fit(splits["train"]).sample(len(splits["test"]), seed=0)
+    baseline = graph_metrics(er, splits["test"], splits["train"])
+    for key in ("degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd"):
+        assert ours[key] < baseline[key], key
