@@ -23,6 +23,7 @@ Example: ``benchmarks.dna_design:oracle_reward`` with ``--reward_args '{"path": 
 * ``gradient``: reward-gradient guidance with step ``--scale``: through :math:`\hat x_0` for continuous fields
   (:class:`~sciddm.guidance.gradient.GradientGuidance`), the first-order tilt for categorical fields
   (:class:`~sciddm.guidance.categorical_gradient.CategoricalGradientGuidance`); needs a differentiable reward.
+  A config's ``cached`` categorical solver is replaced by ``ancestral`` here (the cache would skip the guidance).
 
 **Outputs.** ``PATH`` in the domain's format (the datamodule's ``write_samples``); ``PATH.scores.csv`` (one row per
 design: index, reward, NELBO bits/token when every field is categorical, from :mod:`sciddm.likelihood`; empty
@@ -187,6 +188,8 @@ def guide(config: str | Path, ckpt_path: str | Path, reward: Reward, settings: G
         raise ConfigError(f"{config}: the data module must be a DiffusionDataModule to lay out and write samples")
     overrides = {k: v for k, v in {"steps": steps, "solver": solver}.items() if v is not None}
     sampler = Sampler(**{**vars(module.sampler), **overrides})
+    if settings.method == "gradient" and sampler.categorical_solver.partition(":")[0] == "cached":
+        sampler = Sampler(**{**vars(sampler), "categorical_solver": "ancestral"})  # the cache skips guidance
     generator = torch.Generator().manual_seed(seed)
     template, context = datamodule.sample_template(num_samples, generator)
     size = batch_size or num_samples
