@@ -10,7 +10,9 @@ output, so a reward that returns NaN or the wrong shape fails with a clear messa
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -103,3 +105,24 @@ def score(reward: Reward, samples: Samples, context: Context, batch_size: int) -
         raise ConfigError(f"reward {reward.name!r} returned a non-finite value ({values[bad].item()}) "
                           f"for sample {bad}")
     return values
+
+
+def load_reward(spec: str, arguments: dict[str, Any] | None = None) -> Reward:
+    """Call ``callable(**arguments)`` named by ``spec = "package.module:callable"``; it must return a Reward."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"reward spec {spec!r} must be written 'package.module:callable'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"reward spec {spec!r}: cannot import {module_name!r} ({error})") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ConfigError(f"reward spec {spec!r}: {module_name!r} has no callable {attribute!r}")
+    try:
+        reward = factory(**(arguments or {}))
+    except TypeError as error:
+        raise ConfigError(f"reward spec {spec!r}: bad arguments {sorted(arguments or {})} ({error})") from None
+    if not isinstance(reward, Reward):
+        raise ConfigError(f"reward spec {spec!r} returned {type(reward).__name__}, not a sciddm.rewards.Reward")
+    return reward

@@ -76,7 +76,7 @@ class RewardFinetuning(DiffusionModule):
                  grad_steps: int = 1, gradient_checkpointing: bool = False, lr: float = 1e-4,
                  weight_decay: float = 0.0, warmup_steps: int = 0, ema_decay: float | None = None,
                  sampler: Sampler | None = None, val_num_samples: int = 0, seed: int = 0):
-        from sciddm.design import load_reward
+        from sciddm.rewards import load_reward
 
         if kl_weight < 0 or grad_steps < 1:
             raise ConfigError(f"need kl_weight >= 0 and grad_steps >= 1, got {kl_weight} and {grad_steps}")

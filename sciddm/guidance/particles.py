@@ -58,13 +58,13 @@ def select_rows(tensors: dict[str, Tensor], index: Tensor) -> dict[str, Tensor]:
     return {k: v[index] for k, v in tensors.items()}
 
 
-def _group_index(local: Tensor, group_size: int) -> Tensor:
+def group_rows(local: Tensor, group_size: int) -> Tensor:
     """Turn per-group particle indices [B, M] into global row indices."""
     offsets = torch.arange(local.shape[0], device=local.device)[:, None] * group_size
     return (local + offsets).reshape(-1)
 
 
-class _Walk:
+class ParticleWalk:
     """Shared machinery: counted network, estimator, stochastic one-step solvers and the time grid."""
 
     def __init__(self, network: Network, fields: dict[str, Field], sampler: Sampler, context: Context,
@@ -116,7 +116,7 @@ def best_of_n(network: Network, fields: dict[str, Field], template: dict[str, Te
     samples, nfe = sample_fields(network, fields, repeat_rows(template, n), repeat_rows(context, n), sampler,
                                  generator, network_wrapper=network_wrapper)
     rewards = score(reward, samples, repeat_rows(context, n), batch * n).reshape(batch, n)
-    best = _group_index(rewards.argmax(dim=1, keepdim=True), n)
+    best = group_rows(rewards.argmax(dim=1, keepdim=True), n)
     return GuidedSamples(select_rows(samples, best), rewards.max(dim=1).values, float(nfe * n), float(n))
 
 
@@ -129,7 +129,7 @@ def smc(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
         raise ConfigError("smc needs particles >= 1, temperature > 0 and 0 <= ess_threshold <= 1")
     batch, rows = _batch_size(template), _batch_size(template) * particles
     context = repeat_rows(context, particles)
-    walk = _Walk(network, fields, sampler, context, network_wrapper)
+    walk = ParticleWalk(network, fields, sampler, context, network_wrapper)
     state = {name: field.prior(t, context, generator)
              for (name, field), t in zip(fields.items(), repeat_rows(template, particles).values(), strict=True)}
     log_weights = torch.zeros(batch, particles)
@@ -147,7 +147,7 @@ def smc(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
             local = torch.arange(particles).expand(batch, particles).clone()
             local[resample] = torch.multinomial(normalised[resample], particles, replacement=True,
                                                 generator=generator)
-            index = _group_index(local, particles)
+            index = group_rows(local, particles)
             state, estimates = select_rows(state, index), select_rows(estimates, index)
             value = value.reshape(-1)[index].reshape(batch, particles)
             log_weights[resample] = 0.0
@@ -158,7 +158,7 @@ def smc(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
     final = score(reward, samples, context, rows).reshape(batch, particles)
     reward_calls += 1
     log_weights += final.cpu() / temperature - previous
-    chosen = _group_index(torch.multinomial(torch.softmax(log_weights, dim=1), 1, generator=generator), particles)
+    chosen = group_rows(torch.multinomial(torch.softmax(log_weights, dim=1), 1, generator=generator), particles)
     return GuidedSamples(select_rows(samples, chosen), final.reshape(-1)[chosen],
                          walk.counted.calls * particles, float(reward_calls * particles))
 
@@ -171,7 +171,7 @@ def svdd(network: Network, fields: dict[str, Field], template: dict[str, Tensor]
     if candidates < 1 or temperature < 0:
         raise ConfigError("svdd needs candidates >= 1 and temperature >= 0")
     batch = _batch_size(template)
-    walk = _Walk(network, fields, sampler, repeat_rows(context, candidates), network_wrapper)
+    walk = ParticleWalk(network, fields, sampler, repeat_rows(context, candidates), network_wrapper)
     many = walk.context
     state = {name: field.prior(template[name], context, generator) for name, field in fields.items()}
     estimates = make_estimator(walk.call, fields, context)(state, walk.times[0])
@@ -186,7 +186,7 @@ def svdd(network: Network, fields: dict[str, Field], template: dict[str, Tensor]
             local = value.argmax(dim=1, keepdim=True)
         else:
             local = torch.multinomial(torch.softmax(value / temperature, dim=1), 1, generator=generator)
-        index = _group_index(local, candidates)
+        index = group_rows(local, candidates)
         state, estimates = select_rows(proposals, index), select_rows(proposal_estimates, index)
     samples = walk.finish(state, estimates, context)
     rewards = score(reward, samples, context, batch)

@@ -40,12 +40,12 @@ from sciddm.categorical_fields import CategoricalField
 from sciddm.errors import ConfigError
 from sciddm.fields import Context, Field, GaussianField
 from sciddm.guidance.categorical_gradient import tilt
-from sciddm.guidance.particles import GuidedSamples, _group_index, _Walk, repeat_rows, select_rows
+from sciddm.guidance.particles import GuidedSamples, ParticleWalk, group_rows, repeat_rows, select_rows
 from sciddm.rewards import Reward, score
 from sciddm.sampling import Network, Sampler
 
 
-def _values_and_gradients(walk: _Walk, reward: Reward, state: dict[str, Tensor], t: float, temperature: float,
+def _values_and_gradients(walk: ParticleWalk, reward: Reward, state: dict[str, Tensor], t: float, temperature: float,
                           context: Context) -> tuple[dict[str, Tensor], Tensor, dict[str, Tensor]]:
     """Clean estimates, :math:`v(x_t)` [rows] and its gradients: w.r.t. :math:`x_t` for Gaussian fields (through
     the network), w.r.t. the predicted probabilities for categorical fields."""
@@ -109,7 +109,7 @@ def _categorical_proposal(field: CategoricalField, solver, x: Tensor, t: float, 
     return new, per_token.flatten(1).sum(1)
 
 
-def _propose(walk: _Walk, state: dict[str, Tensor], t: float, s: float, estimates: dict[str, Tensor],
+def _propose(walk: ParticleWalk, state: dict[str, Tensor], t: float, s: float, estimates: dict[str, Tensor],
              gradients: dict[str, Tensor], context: Context, generator: torch.Generator | None
              ) -> tuple[dict[str, Tensor], Tensor]:
     new, log_ratio = {}, 0.0
@@ -135,7 +135,7 @@ def tds(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
     batch = next(iter(template.values())).shape[0]
     rows = batch * particles
     context = repeat_rows(context, particles)
-    walk = _Walk(network, fields, sampler, context, network_wrapper)
+    walk = ParticleWalk(network, fields, sampler, context, network_wrapper)
     state = {name: field.prior(like, context, generator)
              for (name, field), like in zip(fields.items(), repeat_rows(template, particles).values(), strict=True)}
     log_weights = torch.zeros(batch, particles, dtype=torch.float64)
@@ -151,7 +151,7 @@ def tds(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
             local = torch.arange(particles).expand(batch, particles).clone()
             local[resample] = torch.multinomial(normalised[resample].float(), particles, replacement=True,
                                                 generator=generator)
-            index = _group_index(local, particles)
+            index = group_rows(local, particles)
             state, estimates, gradients = (select_rows(d, index) for d in (state, estimates, gradients))
             values = values.reshape(-1)[index].reshape(batch, particles)
             log_weights[resample] = 0.0
@@ -163,7 +163,7 @@ def tds(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
         final = score(reward, samples, context, rows)
     log_weights += (final.double().cpu().reshape(batch, particles) / temperature - previous
                     + log_ratio.double().cpu().reshape(batch, particles))
-    chosen = _group_index(torch.multinomial(torch.softmax(log_weights, dim=1).float(), 1, generator=generator),
+    chosen = group_rows(torch.multinomial(torch.softmax(log_weights, dim=1).float(), 1, generator=generator),
                           particles)
     reward_calls = len(walk.times)  # one value per step plus the final reward
     return GuidedSamples(select_rows(samples, chosen), final.reshape(-1)[chosen], walk.counted.calls * particles,
