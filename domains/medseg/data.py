@@ -207,20 +207,11 @@ class MedSegDataModule(DiffusionDataModule):
             if len(self.datasets[name]) == 0:
                 raise ConfigError(f"the {name} split has no slice with min_foreground={hp.min_foreground}")
 
-    def loader(self, name: str, shuffle: bool) -> DataLoader:
+    def split_loader(self, split: str, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.hparams.seed)
-        return DataLoader(self.datasets[name], batch_size=self.hparams.batch_size, shuffle=shuffle,
+        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
                           num_workers=self.hparams.num_workers, generator=generator,
                           collate_fn=FieldCollate(self.num_classes, self.hparams.mask_variant))
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.loader("test", shuffle=False)
 
     # ------------------------------------------------------------------ sampling, scoring, writing
     def held_out_windows(self) -> list[tuple[tuple, list[int]]]:

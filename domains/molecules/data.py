@@ -248,22 +248,13 @@ class MoleculeDataModule(DiffusionDataModule):
             return fields, context
         return collate
 
-    def _split_loader(self, split: str, shuffle: bool) -> DataLoader:
+    def split_loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
         dataset = MoleculeDataset(self.tables[split], self.hparams.center)
         dropout = self.hparams.condition_dropout if split == "train" else 0.0
         generator = torch.Generator().manual_seed(self.hparams.seed)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
                           collate_fn=self._collate(dataset, dropout), generator=generator)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._split_loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._split_loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._split_loader("test", shuffle=False)
 
     # ------------------------------------------------------------------ sampling side
     def sample_template(self, num_samples: int, generator: torch.Generator | None = None):

@@ -269,7 +269,7 @@ class SequenceDataModule(DiffusionDataModule):
         self.setup()
         return self.splits["train"].alphabet
 
-    def _split_loader(self, split: str, shuffle: bool) -> DataLoader:
+    def split_loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
         data = self.splits[split]
         generator = torch.Generator().manual_seed(self.hparams.seed)
@@ -281,15 +281,6 @@ class SequenceDataModule(DiffusionDataModule):
             collate_fn=data.batch,
             num_workers=self.hparams.num_workers,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._split_loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._split_loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._split_loader("test", shuffle=False)
 
     # ------------------------------------------------------------------ sampling, scoring, writing
     def sample_template(self, num_samples: int, generator: torch.Generator | None = None):

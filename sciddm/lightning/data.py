@@ -39,6 +39,19 @@ class DiffusionDataModule(pl.LightningDataModule):
                           generator=generator if shuffle else None, persistent_workers=self.num_workers > 0,
                           collate_fn=collate_fn)
 
+    def split_loader(self, split: str, shuffle: bool) -> DataLoader:
+        """The loader of ``split`` (``train``, ``val`` or ``test``); domains override this one method."""
+        raise NotImplementedError(f"{type(self).__name__} has no '{split}' split")
+
+    def train_dataloader(self) -> DataLoader:
+        return self.split_loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.split_loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.split_loader("test", shuffle=False)
+
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(torch.arange(self.predict_num_samples), batch_size=self.predict_batch_size)
 
