@@ -104,3 +104,16 @@ def test_config_fields_sample_exactly_the_graph_an_exact_denoiser_predicts():
         assert torch.equal(edges, expected)
     sizes = {g.number_of_nodes() for g in datamodule.splits["train"]}
     assert set(context["node_mask"].sum(1).tolist()) <= sizes
+
+
+def test_user_files_take_the_configured_validity_rule(tmp_path):
+    write_graphs(tmp_path / "train.g6", [nx.path_graph(4), nx.star_graph(3)])
+    graphs = [nx.path_graph(4), nx.cycle_graph(4), nx.empty_graph(4)]  # a training copy, new and valid, disconnected
+    batch = dense_batch([to_data(g) for g in graphs])
+    samples = {"nodes": batch["nodes"], "edges": batch["edges"]}
+    dm = GraphDataModule(train_file=str(tmp_path / "train.g6"), max_nodes=8, validity="connected")
+    metrics = dm.evaluate_samples(samples, batch["context"])
+    assert metrics["validity"] == pytest.approx(2 / 3) and metrics["novelty"] == pytest.approx(2 / 3)
+    assert metrics["vun"] == pytest.approx(1 / 3)
+    untyped = GraphDataModule(train_file=str(tmp_path / "train.g6"), max_nodes=8)
+    assert "validity" not in untyped.evaluate_samples(samples, batch["context"])
