@@ -14,35 +14,10 @@ import pytest
 import torch
 
 from sciddm.errors import ConfigError
-from sciddm.fields import GaussianField
 from sciddm.guidance.particles import best_of_n, smc, svdd
 from sciddm.rewards import FunctionReward
-from sciddm.sampling import Sampler, sample_fields
-from sciddm.schedules import VPCosine
-
-FIELD = GaussianField(VPCosine(), prediction="x0")
-SAMPLER = Sampler(solver="ddpm", steps=25, grid="uniform")
-REWARD = FunctionReward(lambda samples, context: samples["x"][:, 0], differentiable=True, name="first_coordinate")
-
-
-def exact_network(inputs, t, context):
-    x = inputs["x"]
-    alpha, sigma = FIELD.path.coefficients(t, x)
-    return {"x": alpha / (alpha**2 + sigma**2) * x}
-
-
-def run(method, batch=600, seed=0, **kwargs):
-    gen = torch.Generator().manual_seed(seed)
-    return method(exact_network, {"x": FIELD}, {"x": torch.zeros(batch, 2)}, {}, SAMPLER, REWARD,
-                  generator=gen, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def model_variance() -> float:
-    """Variance of the plain sampler's first coordinate (20k draws; s.e. of the variance ~0.01)."""
-    gen = torch.Generator().manual_seed(123)
-    samples, _ = sample_fields(exact_network, {"x": FIELD}, {"x": torch.zeros(20000, 2)}, {}, SAMPLER, gen)
-    return samples["x"][:, 0].var().item()
+from sciddm.sampling import Sampler
+from tests.sciddm.guidance.gaussian_setup import FIELD, REWARD, SAMPLER, exact_network, run
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
