@@ -64,6 +64,31 @@ def group_rows(local: Tensor, group_size: int) -> Tensor:
     return (local + offsets).reshape(-1)
 
 
+def check_particle_settings(method: str, particles: int, temperature: float, ess_threshold: float) -> None:
+    """The settings shared by the SMC-type samplers (``smc``, ``tds``)."""
+    if particles < 1 or temperature <= 0 or not 0 <= ess_threshold <= 1:
+        raise ConfigError(f"{method} needs particles >= 1, temperature > 0 and 0 <= ess_threshold <= 1")
+
+
+def resample_degenerate(log_weights: Tensor, ess_threshold: float, generator: torch.Generator | None
+                        ) -> Tensor | None:
+    """Multinomial resampling of the groups whose effective sample size fell below ``ess_threshold * P``.
+
+    ``log_weights`` is [B, P]; the resampled groups' log-weights are reset to 0 in place. Returns the global row
+    indices to gather (identity rows for untouched groups), or None when no group needs resampling.
+    """
+    batch, particles = log_weights.shape
+    normalised = torch.softmax(log_weights, dim=1)
+    resample = 1.0 / normalised.pow(2).sum(dim=1) < ess_threshold * particles
+    if not resample.any():
+        return None
+    local = torch.arange(particles).expand(batch, particles).clone()
+    local[resample] = torch.multinomial(normalised[resample].float(), particles, replacement=True,
+                                        generator=generator)
+    log_weights[resample] = 0.0
+    return group_rows(local, particles)
+
+
 class ParticleWalk:
     """Shared machinery: counted network, estimator, stochastic one-step solvers and the time grid."""
 
@@ -102,7 +127,7 @@ class ParticleWalk:
         return {name: self.fields[name].finalize(x, context) for name, x in state.items()}
 
 
-def _batch_size(template: dict[str, Tensor]) -> int:
+def batch_size_of(template: dict[str, Tensor]) -> int:
     return next(iter(template.values())).shape[0]
 
 
@@ -112,7 +137,7 @@ def best_of_n(network: Network, fields: dict[str, Field], template: dict[str, Te
     """Draw ``n`` samples per request with the plain sampler and keep the one with the highest reward."""
     if n < 1:
         raise ConfigError(f"best-of-N needs n >= 1, got {n}")
-    batch = _batch_size(template)
+    batch = batch_size_of(template)
     samples, nfe = sample_fields(network, fields, repeat_rows(template, n), repeat_rows(context, n), sampler,
                                  generator, network_wrapper=network_wrapper)
     rewards = score(reward, samples, repeat_rows(context, n), batch * n).reshape(batch, n)
@@ -125,9 +150,8 @@ def smc(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
         generator: torch.Generator | None = None, network_wrapper: Callable[[Network], Network] | None = None
         ) -> GuidedSamples:
     r"""Twisted SMC targeting :math:`p_\theta(x)\exp(r(x)/\alpha)` with ``particles`` per sample (module docstring)."""
-    if particles < 1 or temperature <= 0 or not 0 <= ess_threshold <= 1:
-        raise ConfigError("smc needs particles >= 1, temperature > 0 and 0 <= ess_threshold <= 1")
-    batch, rows = _batch_size(template), _batch_size(template) * particles
+    check_particle_settings("smc", particles, temperature, ess_threshold)
+    batch, rows = batch_size_of(template), batch_size_of(template) * particles
     context = repeat_rows(context, particles)
     walk = ParticleWalk(network, fields, sampler, context, network_wrapper)
     state = {name: field.prior(t, context, generator)
@@ -141,16 +165,10 @@ def smc(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
         value = (score(reward, estimates, context, rows) / temperature).reshape(batch, particles).cpu()
         reward_calls += 1
         log_weights += value - previous
-        normalised = torch.softmax(log_weights, dim=1)
-        resample = 1.0 / normalised.pow(2).sum(dim=1) < ess_threshold * particles
-        if resample.any():
-            local = torch.arange(particles).expand(batch, particles).clone()
-            local[resample] = torch.multinomial(normalised[resample], particles, replacement=True,
-                                                generator=generator)
-            index = group_rows(local, particles)
+        index = resample_degenerate(log_weights, ess_threshold, generator)
+        if index is not None:
             state, estimates = select_rows(state, index), select_rows(estimates, index)
             value = value.reshape(-1)[index].reshape(batch, particles)
-            log_weights[resample] = 0.0
         state = walk.step(state, t, s, estimates, context, generator)
         previous = value
         estimates = None
@@ -170,7 +188,7 @@ def svdd(network: Network, fields: dict[str, Field], template: dict[str, Tensor]
     """Value-based decoding with ``candidates`` proposals per step; greedy at ``temperature=0`` (module docstring)."""
     if candidates < 1 or temperature < 0:
         raise ConfigError("svdd needs candidates >= 1 and temperature >= 0")
-    batch = _batch_size(template)
+    batch = batch_size_of(template)
     walk = ParticleWalk(network, fields, sampler, repeat_rows(context, candidates), network_wrapper)
     many = walk.context
     state = {name: field.prior(template[name], context, generator) for name, field in fields.items()}

@@ -40,7 +40,16 @@ from sciddm.categorical_fields import CategoricalField
 from sciddm.errors import ConfigError
 from sciddm.fields import Context, Field, GaussianField
 from sciddm.guidance.categorical_gradient import tilt
-from sciddm.guidance.particles import GuidedSamples, ParticleWalk, group_rows, repeat_rows, select_rows
+from sciddm.guidance.particles import (
+    GuidedSamples,
+    ParticleWalk,
+    batch_size_of,
+    check_particle_settings,
+    group_rows,
+    repeat_rows,
+    resample_degenerate,
+    select_rows,
+)
 from sciddm.rewards import Reward, score
 from sciddm.sampling import Network, Sampler
 
@@ -128,11 +137,10 @@ def tds(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
         generator: torch.Generator | None = None, network_wrapper: Callable[[Network], Network] | None = None
         ) -> GuidedSamples:
     r"""TDS targeting :math:`p_\theta(x)\exp(r(x)/\alpha)` with ``particles`` per sample (module docstring)."""
-    if particles < 1 or temperature <= 0 or not 0 <= ess_threshold <= 1:
-        raise ConfigError("tds needs particles >= 1, temperature > 0 and 0 <= ess_threshold <= 1")
+    check_particle_settings("tds", particles, temperature, ess_threshold)
     if not reward.differentiable:
         raise ConfigError(f"tds needs a differentiable reward; {reward.name!r} is not")
-    batch = next(iter(template.values())).shape[0]
+    batch = batch_size_of(template)
     rows = batch * particles
     context = repeat_rows(context, particles)
     walk = ParticleWalk(network, fields, sampler, context, network_wrapper)
@@ -145,16 +153,10 @@ def tds(network: Network, fields: dict[str, Field], template: dict[str, Tensor],
         estimates, values, gradients = _values_and_gradients(walk, reward, state, t, temperature, context)
         values = values.double().cpu().reshape(batch, particles)
         log_weights += values - previous + log_ratio.double().cpu().reshape(batch, particles)
-        normalised = torch.softmax(log_weights, dim=1)
-        resample = 1.0 / normalised.pow(2).sum(dim=1) < ess_threshold * particles
-        if resample.any():
-            local = torch.arange(particles).expand(batch, particles).clone()
-            local[resample] = torch.multinomial(normalised[resample].float(), particles, replacement=True,
-                                                generator=generator)
-            index = group_rows(local, particles)
+        index = resample_degenerate(log_weights, ess_threshold, generator)
+        if index is not None:
             state, estimates, gradients = (select_rows(d, index) for d in (state, estimates, gradients))
             values = values.reshape(-1)[index].reshape(batch, particles)
-            log_weights[resample] = 0.0
         with torch.no_grad():
             state, log_ratio = _propose(walk, state, t, s, estimates, gradients, context, generator)
         previous = values
