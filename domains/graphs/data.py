@@ -135,19 +135,11 @@ class GraphDataModule(DiffusionDataModule):
             raise DataError(source, f"edge type {max(edge_types)} >= num_edge_types={self.hparams.num_edge_types}",
                             index)
 
-    def _split_loader(self, split: str, shuffle: bool) -> DataLoader:
+    def split_loader(self, split: str, shuffle: bool) -> DataLoader:
+        """Dense padded batches of ``split`` (the core's train / val / test loaders call this)."""
         self.setup()
         dataset = list(GraphListDataset(self.splits[split]))
         return self._loader(dataset, shuffle, collate_fn=lambda items: dense_batch(items, self.hparams.pad_to))
-
-    def train_dataloader(self) -> DataLoader:
-        return self._split_loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._split_loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._split_loader("test", shuffle=False)
 
     def node_count_distribution(self) -> torch.Tensor:
         """Probabilities of node counts 0..max_nodes in the training split."""
