@@ -216,7 +216,8 @@ class CategoricalPath:
     def posterior(self, x_t: Tensor, probs: Tensor, t: Tensor | float, s: Tensor | float) -> Tensor:
         """:math:`\\sum_{x_0}p(x_0)\\,q(x_s\\mid x_t,x_0)` as ``[..., M]`` (closed form in the module docstring).
 
-        ``probs`` is ``[..., K]`` or ``[..., M]``; a one-hot ``probs`` gives the exact posterior.
+        ``probs`` is ``[..., K]`` or ``[..., M]``; a one-hot ``probs`` gives the exact posterior. A state ``x_t``
+        that ``probs`` makes impossible gets an all-zero row, with a finite (zero) gradient.
         """
         probs = self.to_states(probs)
         pi = self._pi(probs)
@@ -226,7 +227,10 @@ class CategoricalPath:
         forward = a_ts * F.one_hot(x_t, self.num_states).to(probs.dtype) + (1 - a_ts) * pi[x_t][..., None]
         backward = a_s * w + (1 - a_s) * pi * w.sum(-1, keepdim=True)
         joint = forward * backward
-        return joint / joint.sum(-1, keepdim=True).clamp_min(torch.finfo(probs.dtype).tiny)
+        total = joint.sum(-1, keepdim=True)
+        # An impossible x_t (all-zero joint) gives an all-zero row; dividing it by 1 rather than by a clamped tiny
+        # total keeps the backward pass finite (1/tiny times an upstream gradient overflows, and inf * 0 is NaN).
+        return joint / torch.where(total > 0, total, torch.ones_like(total))
 
     def nelbo(self, x_t: Tensor, x0: Tensor, probs: Tensor, t: Tensor | float) -> Tensor:
         """The continuous-time NELBO integrand per token (nats per unit time), see the module docstring.

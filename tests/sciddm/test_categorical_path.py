@@ -102,6 +102,20 @@ def test_posterior_under_a_predicted_distribution_matches_the_sum_over_x0(prior)
         torch.testing.assert_close(path.posterior(torch.tensor(x_t), p, t, s), expected, rtol=1e-12, atol=1e-14)
 
 
+def test_posterior_of_an_impossible_state_is_zero_with_a_finite_gradient():
+    """x_t = class 2 has zero prior mass and zero predicted mass: an all-zero row, finite zero gradients, and the
+    possible rows are unchanged (they still match the sum over x0)."""
+    path = CategoricalPath(Cosine(), 4, "marginal", [0.5, 0.5, 0.0, 0.0])
+    logits = torch.tensor([[3.0, -1.0, 0.0, 2.0], [0.5, 0.2, 0.0, -0.3]], requires_grad=True)
+    probs = torch.softmax(logits, -1) * torch.tensor([1.0, 1.0, 0.0, 1.0])
+    x_t = torch.tensor([2, 0])
+    posterior = path.posterior(x_t, probs, 0.5, 0.3)
+    (posterior * torch.tensor([[1e3, -2e3, 5e2, 7.0], [1.0, 2.0, 3.0, 4.0]])).sum().backward()
+    assert torch.equal(posterior[0], torch.zeros(4))
+    assert torch.isfinite(logits.grad).all() and torch.equal(logits.grad[0], torch.zeros(4))
+    torch.testing.assert_close(posterior[1].sum(), torch.tensor(1.0))
+
+
 @pytest.mark.parametrize("prior", PRIORS)
 def test_posterior_under_the_true_denoiser_is_the_marginal_reverse_transition(prior):
     """With p(x0|x_t) the exact Bayes posterior, sum_x0 p(x0|x_t) q(x_s|x_t,x0) = q(x_s|x_t)."""
