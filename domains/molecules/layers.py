@@ -4,10 +4,15 @@ The time embedding is the core's :class:`sciddm.nn.SinusoidalTimeEmbedding` (sin
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from sciddm.nn import SinusoidalTimeEmbedding
+
+if TYPE_CHECKING:
+    from domains.molecules.sparse import MoleculeGraph
 
 
 def mlp(*sizes: int, final_activation: bool = False) -> nn.Sequential:
@@ -60,16 +65,29 @@ class InputEmbedding(nn.Module):
         self.node = mlp(num_atom_types + num_charges + time_dim + extra, hidden_dim, hidden_dim)
         self.edge = mlp(num_bond_types, edge_dim, edge_dim)
 
-    def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        atoms = x_t["atom_types"]
-        per_sample = [self.time(t).to(atoms.dtype)]
+    def per_molecule(self, t: Tensor, context: dict[str, Tensor], dtype: torch.dtype) -> Tensor:
+        """[B, F]: the time embedding, then (c, 0) or (0, 1) for the condition if there is one."""
+        features = [self.time(t).to(dtype)]
         if self.condition_key is not None:
-            condition = context[self.condition_key].to(atoms.dtype)
+            condition = context[self.condition_key].to(dtype)
             null = torch.isnan(condition)
-            per_sample.append(torch.stack([condition.nan_to_num(0.0), null.to(atoms.dtype)], dim=-1))
-        per_atom = torch.cat(per_sample, dim=-1)[:, None, :].expand(atoms.shape[0], atoms.shape[1], -1)
+            features.append(torch.stack([condition.nan_to_num(0.0), null.to(dtype)], dim=-1))
+        return torch.cat(features, dim=-1)
+
+    def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Dense: node features [B, N, hidden], edge features [B, N, N, edge]."""
+        atoms = x_t["atom_types"]
+        per_atom = self.per_molecule(t, context, atoms.dtype)[:, None, :].expand(*atoms.shape[:2], -1)
         h = self.node(torch.cat([atoms, x_t["charges"], per_atom], dim=-1))
         return h, self.edge(symmetrise(x_t["bonds"]))
+
+    def sparse(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor],
+               graph: MoleculeGraph) -> tuple[Tensor, Tensor]:
+        """Sparse: node features [M, hidden] of the real atoms, edge features [E, edge] of the graph's edges."""
+        atoms = graph.atoms(x_t["atom_types"])
+        per_atom = self.per_molecule(t, context, atoms.dtype)[graph.batch]
+        h = self.node(torch.cat([atoms, graph.atoms(x_t["charges"]), per_atom], dim=-1))
+        return h, self.edge(graph.symmetrise(graph.edges(x_t["bonds"])))
 
 
 class OutputHeads(nn.Module):
@@ -90,17 +108,29 @@ class OutputHeads(nn.Module):
         self.predict_displacement = predict_displacement
 
     def forward(self, h: Tensor, e: Tensor, x: Tensor, x_t: Tensor, node_mask: Tensor) -> dict[str, Tensor]:
+        """Dense features: h [B, N, hidden], e [B, N, N, edge], x [B, N, 3]."""
+        pair = torch.cat([e, h[:, :, None] + h[:, None, :], distances(x)[1]], dim=-1)
+        bond_logits = self.bonds(pair) * pair_mask(node_mask).unsqueeze(-1).to(h.dtype)
+        return self.outputs(h, x, x_t, node_mask, bond_logits)
+
+    def sparse(self, h: Tensor, e: Tensor, x: Tensor, x_t: Tensor, graph: MoleculeGraph) -> dict[str, Tensor]:
+        """Sparse features: h [M, hidden], e [E, edge], x [M, 3]; outputs dense like :meth:`forward`."""
+        pair = torch.cat([e, h[graph.receiver] + h[graph.sender], graph.relative_positions(x)[1]], dim=-1)
+        return self.outputs(graph.dense_atoms(h), graph.dense_atoms(x), x_t, graph.node_mask,
+                            graph.dense_edges(self.bonds(pair)))
+
+    def outputs(self, h: Tensor, x: Tensor, x_t: Tensor, node_mask: Tensor, bond_logits: Tensor
+                ) -> dict[str, Tensor]:
+        """Dense outputs from dense h, x and bond logits that are zero off the real pairs."""
         mask = node_mask.unsqueeze(-1).to(h.dtype)
         if self.predict_displacement:
             delta = x - x_t
             pos = delta - masked_mean(delta, node_mask)
         else:
             pos = x - masked_mean(x, node_mask) + masked_mean(x_t, node_mask)
-        pair = torch.cat([e, h[:, :, None] + h[:, None, :], distances(x)[1]], dim=-1)
-        pairs = pair_mask(node_mask).unsqueeze(-1).to(h.dtype)
         return {
             "pos": pos * mask,
             "atom_types": self.atom_types(h) * mask,
             "charges": self.charges(h) * mask,
-            "bonds": symmetrise(self.bonds(pair)) * pairs,
+            "bonds": symmetrise(bond_logits),
         }

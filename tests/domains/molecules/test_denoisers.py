@@ -3,14 +3,19 @@
 import pytest
 import torch
 
-from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser
+from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser, SparseEGNNDenoiser
 from domains.molecules.layers import masked_mean
+from domains.molecules.tensor_product import TensorProductDenoiser
 
 SIZES = {"num_atom_types": 5, "num_charges": 3, "num_bond_types": 5}
 NETWORKS = {
     "egnn": lambda **kw: EGNNDenoiser(**SIZES, hidden_dim=32, edge_dim=8, time_dim=16, num_layers=3, **kw),
     "eqgat": lambda **kw: EQGATDenoiser(**SIZES, hidden_dim=32, vector_dim=8, edge_dim=8, time_dim=16,
                                         num_layers=3, **kw),
+    "egnn_sparse": lambda **kw: SparseEGNNDenoiser(**SIZES, hidden_dim=32, edge_dim=8, time_dim=16, num_layers=3,
+                                                   **kw),
+    "tensor_product": lambda **kw: TensorProductDenoiser(**SIZES, hidden_dim=32, vector_dim=8, edge_dim=8,
+                                                         time_dim=16, num_layers=3, **kw),
 }
 ATOL = 2e-5
 
