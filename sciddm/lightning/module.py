@@ -17,10 +17,10 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sciddm.errors import ConfigError, TrainingError
 from sciddm.fields import Context, Field
+from sciddm.lightning.ema import exponential_moving_average
 from sciddm.sampling import Sampler, sample_fields
 from sciddm.timesampling import sample_times
 
@@ -35,6 +35,7 @@ class DiffusionModule(pl.LightningModule):
         lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         time_mean, time_std: location and scale of ``logit_normal`` time sampling.
         ema_decay: EMA decay per optimiser step; ``None`` or 0 disables the EMA.
+        ema_warmup: warm the decay up as min(ema_decay, (1 + n) / (10 + n)) (:mod:`sciddm.lightning.ema`).
         sampler: solver, steps and grid for validation sampling and ``predict``.
         val_num_samples: samples drawn and scored by the datamodule's metrics at each validation epoch end.
         seed: base seed of validation noise and of sample generators (same seed, same samples).
@@ -43,7 +44,7 @@ class DiffusionModule(pl.LightningModule):
     def __init__(self, network: nn.Module, fields: dict[str, Field], time_sampling: str = "uniform",
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  ema_decay: float | None = 0.999, sampler: Sampler | None = None, val_num_samples: int = 0,
-                 seed: int = 0, time_mean: float = 0.0, time_std: float = 1.0):
+                 seed: int = 0, time_mean: float = 0.0, time_std: float = 1.0, ema_warmup: bool = True):
         super().__init__()
         if not fields:
             raise ConfigError("DiffusionModule needs at least one field")
@@ -58,8 +59,7 @@ class DiffusionModule(pl.LightningModule):
         self.sampler = sampler or Sampler()
         self.val_num_samples = val_num_samples
         self.seed = seed
-        self.ema = (AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
-                    if ema_decay else None)
+        self.ema = exponential_moving_average(network, ema_decay, ema_warmup) if ema_decay else None
         t_ranges = [f.t_range for f in self.fields.values()]
         self.t_min, self.t_max = max(r[0] for r in t_ranges), min(r[1] for r in t_ranges)
 
