@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from domains.molecules.batching import batch_to_molecules, dense_batch, molecule_graph
 from domains.molecules.drawing import draw_grid
+from domains.molecules.drawing3d import draw_grid_3d
 from domains.molecules.elements import DEFAULT_CHARGES, NUM_BOND_TYPES, QM9_ELEMENTS, Vocabulary
 from domains.molecules.hydrogens import without_hydrogens
 from domains.molecules.io import read_sdf, write_sdf
@@ -313,8 +314,12 @@ class MoleculeDataModule(DiffusionDataModule):
         return path
 
     def render_samples(self, samples, context, path) -> Path:
-        """The first ``render_count`` samples as 2D depictions captioned with SMILES ("invalid" otherwise)."""
+        """The first ``render_count`` samples as 2D depictions captioned with SMILES ("invalid" otherwise) in
+        ``path``, and as 3D ball-and-stick views of the generated coordinates and bonds in ``<stem>_3d.png``."""
         path = Path(path)
         shown = self.molecules(samples, context)[: self.hparams.render_count]
-        draw_grid([sanitized(m, self.implicit_hydrogens) for m in shown], path)
+        mols = [sanitized(m, self.implicit_hydrogens) for m in shown]
+        draw_grid(mols, path)
+        draw_grid_3d(shown, path.with_name(f"{path.stem}_3d.png"),
+                     titles=["invalid" if mol is None else canonical_smiles(mol) for mol in mols])
         return path

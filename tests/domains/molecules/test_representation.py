@@ -154,6 +154,7 @@ def test_samples_are_written_drawn_and_scored(data, tmp_path):
     assert [m.elements for m in read_sdf(path)] == [m.elements for m in data.molecules(fields, context)]
     picture = data.render_samples(fields, context, tmp_path / "s.png")
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "s_3d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     train_fields, train_context = next(iter(data.train_dataloader()))
     assert data.evaluate_samples(train_fields, train_context)["novelty"] == 0.0
     garbage = {"pos": torch.zeros_like(fields["pos"]), "atom_types": torch.full_like(fields["atom_types"], 4),

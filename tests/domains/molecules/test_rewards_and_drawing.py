@@ -6,6 +6,7 @@ from rdkit import Chem
 
 from domains.molecules.batching import dense_batch, molecule_graph
 from domains.molecules.drawing import draw_grid
+from domains.molecules.drawing3d import bond_sticks, draw_grid_3d
 from domains.molecules.elements import Vocabulary
 from domains.molecules.rewards import LOGP_FLOOR, QED_FLOOR, SA_FLOOR, batch_reward, logp, qed, sa_score
 from domains.molecules.table import MoleculeTable
@@ -57,3 +58,35 @@ def test_grid_picture_has_one_cell_per_molecule_and_marks_invalid_ones(tmp_path)
 
 def test_sanitized_molecule_smiles_caption_is_canonical():
     assert Chem.MolToSmiles(Chem.RemoveHs(sanitized(embedded("OCC")))) == "CCO"
+
+
+def test_bond_sticks_join_bonded_atoms_and_are_inferred_without_bonds():
+    ethanol = embedded("CCO")
+    sticks = bond_sticks(ethanol)
+    assert len(sticks) == 8 and sorted(code for _, _, code in sticks) == [1] * 8
+    for start, end, _ in sticks:
+        assert 0.9 < np.linalg.norm(end - start) < 1.6  # C-H, O-H, C-C, C-O lengths
+    xyz_like = ethanol.with_bonds(None)
+    inferred = bond_sticks(xyz_like)
+    assert len(inferred) == 8
+    assert sorted(map(tuple, np.round([np.concatenate([a, b]) for a, b, _ in inferred], 6))) == sorted(
+        map(tuple, np.round([np.concatenate([a, b]) for a, b, _ in sticks], 6)))
+
+
+def red_pixels(cell: np.ndarray) -> int:
+    return int(((cell[..., 0] > 200) & (cell[..., 1] < 60) & (cell[..., 2] < 60)).sum())
+
+
+def blue_pixels(cell: np.ndarray) -> int:
+    return int(((cell[..., 2] > 200) & (cell[..., 0] < 100) & (cell[..., 1] < 120)).sum())
+
+
+def test_3d_grid_has_one_cell_per_molecule_coloured_by_element(tmp_path):
+    molecules = [embedded("CCO"), embedded("c1ccccc1"), embedded("c1ccncc1"), embedded("C")]
+    path = draw_grid_3d(molecules, tmp_path / "grid_3d.png", per_row=3, cell_inches=2.0, dpi=50)
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape == (2 * 100, 3 * 100, 3)
+    ethanol, benzene, pyridine = image[:100, :100], image[:100, 100:200], image[:100, 200:]
+    assert red_pixels(ethanol) > 5 and red_pixels(benzene) == 0 and red_pixels(pyridine) == 0  # oxygen
+    assert blue_pixels(pyridine) > 5 and blue_pixels(ethanol) == 0 and blue_pixels(benzene) == 0  # nitrogen
+    assert not list(tmp_path.glob(".*"))
