@@ -27,7 +27,7 @@ from torch import Tensor
 
 from sciddm.errors import ConfigError, choose
 from sciddm.fields import Context, Field, masked_mean
-from sciddm.paths.categorical import CategoricalPath, KeepSchedule, LogLinear
+from sciddm.paths.categorical import CategoricalPath, KeepSchedule, LogLinear, prior_vector
 from sciddm.solvers.categorical import CategoricalSolver, make_categorical_solver
 
 LOSSES = ("nelbo", "cross_entropy")
@@ -38,7 +38,9 @@ class CategoricalField(Field):
 
     Args:
         num_classes: K, the number of data classes (the mask state, if any, is added by the path).
-        prior: ``uniform``, ``mask`` (absorbing) or ``marginal`` (needs ``marginal``, the class frequencies).
+        prior: ``uniform``, ``mask`` (absorbing) or ``marginal`` (needs ``marginal``: the class frequencies, or
+            ``"data"`` to have :class:`~sciddm.lightning.DiffusionModule` count them on the training set when
+            fitting and store them in the checkpoint).
         schedule: the keep probability :math:`a(t)` (default :class:`LogLinear`).
         loss: ``nelbo`` or ``cross_entropy`` (see the module docstring).
         symmetric: the field is ``[B, N, N]`` over node pairs, kept symmetric with the diagonal excluded.
@@ -47,18 +49,45 @@ class CategoricalField(Field):
     """
 
     def __init__(self, num_classes: int, prior: str = "mask", schedule: KeepSchedule | None = None,
-                 marginal: list[float] | None = None, loss: str = "nelbo", symmetric: bool = False,
+                 marginal: list[float] | str | None = None, loss: str = "nelbo", symmetric: bool = False,
                  mask_key: str | None = None, weight: float = 1.0):
         super().__init__(weight=weight, mask_key=mask_key)
         choose(loss, dict.fromkeys(LOSSES), "categorical loss")
-        self.path = CategoricalPath(schedule or LogLinear(), num_classes, prior, marginal)
+        self.schedule = schedule or LogLinear()
         self.num_classes = num_classes
         self.loss_type = loss
         self.symmetric = symmetric
+        self.marginal_from_data = isinstance(marginal, str)
+        self._path: CategoricalPath | None = None
+        if self.marginal_from_data:
+            if marginal != "data" or prior != "marginal":
+                raise ConfigError(f"marginal={marginal!r}: the only word accepted is 'data', with prior='marginal' "
+                                  "(otherwise give the class frequencies as a list)")
+            prior_vector("uniform", num_classes)  # validates num_classes now
+        else:
+            self._path = CategoricalPath(self.schedule, num_classes, prior, marginal)
+
+    @property
+    def path(self) -> CategoricalPath:
+        """The categorical path; with ``marginal='data'`` it exists once :meth:`set_marginal` has run."""
+        if self._path is None:
+            raise ConfigError("this field's marginal prior comes from the data ('marginal: data') and is not known "
+                              "yet: train the model (fit counts it on the training set) or load a checkpoint")
+        return self._path
+
+    def set_marginal(self, frequencies: Tensor | list[float]) -> None:
+        """Use ``frequencies`` (normalised here) as the marginal prior of a ``marginal='data'`` field."""
+        self._path = CategoricalPath(self.schedule, self.num_classes, "marginal", frequencies)
+
+    def class_counts(self, x0: Tensor, context: Context) -> Tensor:
+        """Float64 ``[K]`` counts of each class over the real tokens of ``x0`` (each node pair once)."""
+        real = self.scored_positions(x0, context)
+        tokens = x0 if real is None else x0[real]
+        return torch.bincount(tokens.flatten().long(), minlength=self.num_classes)[: self.num_classes].double()
 
     @property
     def t_range(self) -> tuple[float, float]:
-        return self.path.schedule.t_min, self.path.schedule.t_max
+        return self.schedule.t_min, self.schedule.t_max
 
     # --------------------------------------------------------------- positions and symmetry
     def real_positions(self, like: Tensor, context: Context) -> Tensor | None:
@@ -128,7 +157,7 @@ class CategoricalField(Field):
         return solver
 
     def is_terminal(self, t: float) -> bool:
-        return float(self.path.schedule.alpha(torch.tensor(t, dtype=torch.float64))) >= 1.0
+        return float(self.schedule.alpha(torch.tensor(t, dtype=torch.float64))) >= 1.0
 
     def needs_final_denoise(self, t_min: float) -> bool:
         return not self.is_terminal(t_min)

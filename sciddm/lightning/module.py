@@ -16,6 +16,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from sciddm.errors import ConfigError, TrainingError
@@ -62,6 +63,45 @@ class DiffusionModule(pl.LightningModule):
         self.ema = exponential_moving_average(network, ema_decay, ema_warmup) if ema_decay else None
         t_ranges = [f.t_range for f in self.fields.values()]
         self.t_min, self.t_max = max(r[0] for r in t_ranges), min(r[1] for r in t_ranges)
+        for name in self._data_marginal_fields():
+            placeholder = torch.zeros(fields[name].num_classes, dtype=torch.float64)  # zero: not counted yet
+            self.register_buffer(self._marginal_buffer(name), placeholder)
+        self.register_load_state_dict_post_hook(lambda module, incompatible: module._use_stored_marginals())
+
+    # ------------------------------------------------------------------ marginals counted on the data
+    def _data_marginal_fields(self) -> list[str]:
+        return [name for name, field in self.fields.items() if getattr(field, "marginal_from_data", False)]
+
+    @staticmethod
+    def _marginal_buffer(name: str) -> str:
+        return f"data_marginal__{name}"
+
+    def _use_stored_marginals(self) -> None:
+        """Hand marginals restored from a checkpoint (non-zero buffers) to their fields."""
+        for name in self._data_marginal_fields():
+            counts = getattr(self, self._marginal_buffer(name))
+            if counts.sum() > 0:
+                self.fields[name].set_marginal(counts)
+
+    def setup(self, stage: str) -> None:
+        """Before fitting, count the class frequencies of ``marginal: data`` fields over the training loader."""
+        pending = [name for name in self._data_marginal_fields()
+                   if getattr(self, self._marginal_buffer(name)).sum() == 0]
+        trainer = self._trainer
+        if stage != "fit" or not pending or trainer is None or trainer.datamodule is None:
+            return
+        counts = {name: getattr(self, self._marginal_buffer(name)).clone() for name in pending}
+        for batch in trainer.datamodule.train_dataloader():
+            x0, context = self.split_batch(batch)
+            for name in pending:
+                counts[name] += self.fields[name].class_counts(x0[name], context).to(counts[name].device)
+        for name in pending:
+            if counts[name].sum() == 0:
+                raise ConfigError(f"field {name!r}: the training set has no real tokens to count the marginal on")
+            frequencies = counts[name] / counts[name].sum()
+            getattr(self, self._marginal_buffer(name)).copy_(frequencies)
+            self.fields[name].set_marginal(frequencies)
+            rank_zero_info(f"field {name!r}: marginal prior from the training set {frequencies.tolist()}")
 
     # ------------------------------------------------------------------ helpers
     @property
