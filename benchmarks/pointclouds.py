@@ -1,13 +1,14 @@
 """Point-cloud benchmarks on the procedural shape families: metric speed, EMD approximation error, baselines.
 
-    python benchmarks/pointclouds.py speed [--clouds 100 --points 2048]
+    python benchmarks/pointclouds.py speed [--clouds 100 --points 2048 --dense-clouds 20]
     python benchmarks/pointclouds.py emd [--pairs 4 --points 2048]
     python benchmarks/pointclouds.py baselines [--per-family 32 --points 2048] [--samples model=FILE.npy]
     python benchmarks/pointclouds.py model --run RUN_DIR [--per-family 16 --long-per-family 8]
     python benchmarks/pointclouds.py completion --run RUN_DIR [--per-family 8 --known 128 --upsample-known 64]
     (add --json FILE to any of them; --out DIR for pictures)
 
-* speed: wall time of the all-pairs Chamfer matrix between two sets of ``--clouds`` clouds (k-d trees, all cores).
+* speed: wall and CPU time of the all-pairs Chamfer matrix between two sets of ``--clouds`` clouds (k-d trees on
+  all cores and on one; the three blocks of the set metrics) and of the dense blocked torch alternative.
 * emd: exact assignment vs Sinkhorn on torus/superquadric pairs: relative excess of Sinkhorn and time per pair.
 * baselines: 1-NNA, COV and MMD (Chamfer) against a held-out reference set drawn from the same families (seed
   1000) of: a fresh draw of the true distribution (the ideal: 1-NNA ~ 0.5), the Gaussian fit, the jitter
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,7 @@ from domains.pointclouds.data import ProceduralShapes
 from domains.pointclouds.emd import emd_exact, emd_sinkhorn
 from domains.pointclouds.generation import complete, completion_scores, sample_classes
 from domains.pointclouds.io import read_point_set
+from domains.pointclouds.latent import LatentSampling
 from domains.pointclouds.metrics import set_metrics
 from domains.pointclouds.normalize import normalize
 from domains.pointclouds.partial import half_space_cut, random_directions, random_subset
@@ -62,15 +65,57 @@ def procedural(per_family: int, points: int, seed: int) -> np.ndarray:
                      "unit_sphere")  # fmt: skip
 
 
-def speed(clouds: int, points: int) -> dict:
+def dense_pairwise_chamfer(x: np.ndarray, y: np.ndarray, columns: int = 128) -> np.ndarray:
+    """The alternative to the k-d trees, kept here for the comparison: float32 ``|x|^2 + |y|^2 - 2 x.y`` from one
+    ``[5]``-dimensional product per pair (``[x, |x|^2, 1] . [-2y, 1, |y|^2]``), in blocks of ``columns`` target
+    points (1 MB at 2048 query points: stays in cache), both directions' minima from each block."""
+    left = torch.tensor(x, dtype=torch.float32)
+    right = torch.tensor(y, dtype=torch.float32)
+    left = torch.cat([left, left.square().sum(-1, keepdim=True), torch.ones_like(left[..., :1])], -1)
+    right = torch.cat([-2 * right, torch.ones_like(right[..., :1]), right.square().sum(-1, keepdim=True)], -1)
+    result = np.empty((len(x), len(y)))
+    block = torch.empty(x.shape[1], columns)
+    for s, a in enumerate(left):
+        for r, b in enumerate(right):
+            row_min, column_min = torch.full((len(a),), torch.inf), torch.empty(len(b))
+            for start in range(0, len(b), columns):
+                part = torch.mm(a, b[start : start + columns].T, out=block[:, : min(columns, len(b) - start)])
+                torch.minimum(row_min, part.amin(1), out=row_min)
+                torch.amin(part, 0, out=column_min[start : start + columns])
+            result[s, r] = float(row_min.clamp_min(0).mean() + column_min.clamp_min(0).mean())
+    return result
+
+
+def timed(function, *args) -> tuple[np.ndarray, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = function(*args)
+    return value, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def speed(clouds: int, points: int, dense_clouds: int) -> dict:
+    """Pairwise Chamfer of two sets (wall and CPU seconds; k-d trees on all cores, then on one), the set
+    metrics (three blocks, the two within-set ones by one directed pass each), and the dense torch alternative
+    on the first ``dense_clouds`` of each set (checked against the trees)."""
     per_family = -(-clouds // 3)
     samples, references = procedural(per_family, points, 0)[:clouds], procedural(per_family, points, 500)[:clouds]
-    start = time.perf_counter()
-    matrix = pairwise_chamfer(samples, references)
-    seconds = time.perf_counter() - start
-    print(f"pairwise Chamfer {clouds}x{clouds} clouds of {points} points: {seconds:.1f} s "
-          f"({os.cpu_count()} cores visible), mean CD {matrix.mean():.4f}")  # fmt: skip
-    return {"clouds": clouds, "points": points, "seconds": seconds, "cores": os.cpu_count()}
+    matrix, wall, cpu = timed(pairwise_chamfer, samples, references)
+    _, wall_one, cpu_one = timed(lambda a, b: pairwise_chamfer(a, b, workers=1), samples, references)
+    _, wall_metrics, cpu_metrics = timed(set_metrics, samples, references)
+    pick = slice(0, dense_clouds)
+    dense, wall_dense, cpu_dense = timed(dense_pairwise_chamfer, samples[pick], references[pick])
+    pairs, dense_pairs = clouds**2, dense_clouds**2
+    error = float(np.abs(dense / matrix[pick, pick] - 1).max())
+    print(f"pairwise Chamfer {clouds}x{clouds} clouds of {points} points, k-d trees (Morton-ordered queries):\n"
+          f"  all {os.cpu_count()} cores: {wall:.1f} s wall, {cpu:.1f} s CPU; one core: {wall_one:.1f} s wall, "
+          f"{cpu_one:.1f} s CPU ({1e3 * cpu_one / pairs:.2f} ms CPU per pair)\n"
+          f"  set metrics (S-R, S-S, R-R blocks): {wall_metrics:.1f} s wall, {cpu_metrics:.1f} s CPU\n"
+          f"dense blocked float32 torch ({torch.get_num_threads()} threads) on {dense_clouds}x{dense_clouds}: "
+          f"{1e3 * cpu_dense / dense_pairs:.2f} ms CPU per pair; max relative difference to the trees {error:.1e}; "
+          f"mean CD {matrix.mean():.4f}")  # fmt: skip
+    return {"clouds": clouds, "points": points, "cores": os.cpu_count(), "wall_s": wall, "cpu_s": cpu,
+            "one_core_wall_s": wall_one, "one_core_cpu_s": cpu_one, "set_metrics_wall_s": wall_metrics,
+            "set_metrics_cpu_s": cpu_metrics, "dense_cpu_ms_per_pair": 1e3 * cpu_dense / dense_pairs,
+            "dense_max_relative_difference": error}  # fmt: skip
 
 
 def emd(pairs: int, points: int) -> dict:
@@ -148,16 +193,20 @@ def model(run: Path, count: int, long_count: int, out: Path) -> dict:
     print(f"run {checkpoint} (step {torch.load(checkpoint, weights_only=True)['global_step']}), {points} points, "
           f"{len(train)} training shapes, torch threads {torch.get_num_threads()}")  # fmt: skip
     timed = {}
+    latent = getattr(datamodule, "shape_context", False)  # a shape-latent model: latents from the fitted prior
+    wrapper = partial(LatentSampling, train_points=datamodule.datasets["train"].points,
+                      train_labels=datamodule.datasets["train"].labels, seed=0) if latent else None  # fmt: skip
 
     def draw(name: str, labels: torch.Tensor, sampler: Sampler, scale: float = 1.0) -> np.ndarray:
         start = time.perf_counter()
-        samples, nfe = sample_classes(module, labels, points, sampler, seed=0, guidance_scale=scale)
+        samples, nfe = sample_classes(module, labels, points, sampler, seed=0, guidance_scale=scale,
+                                      network_wrapper=wrapper)  # fmt: skip
         timed[name] = {"nfe": nfe, "seconds": time.perf_counter() - start, "samples": len(labels)}
         print(f"{name}: {nfe} network calls per sample, {timed[name]['seconds']:.0f} s for {len(labels)} samples")
         return samples.double().numpy()
 
     fast = draw("model, 50 NFE (dpmpp_2m)", labels, FAST)
-    guided = draw("model, CFG w=2, 50 steps (dpmpp_2m)", labels, FAST, 2.0)
+    guided = None if latent else draw("model, CFG w=2, 50 steps (dpmpp_2m)", labels, FAST, 2.0)
     out.mkdir(parents=True, exist_ok=True)
     titles = [source.families[int(k)] for k in labels]
     pick = np.concatenate([np.arange(k * count, k * count + min(count, 4)) for k in range(families)])
@@ -165,8 +214,10 @@ def model(run: Path, count: int, long_count: int, out: Path) -> dict:
     baseline_rows = {"Gaussian fit": GaussianBaseline().fit(train).sample(len(reference), points, seed=3),
                      "jitter memoriser (sigma 0.02)": JitterBaseline(0.02).fit(train).sample(len(reference), points, 3),
                      "true distribution (fresh draw)": procedural(count, points, 2000)}  # fmt: skip
-    results = {"full": score_rows({**baseline_rows, "model, 50 NFE (dpmpp_2m)": fast, "model, CFG w=2": guided},
-                                  reference, f"{len(reference)} samples vs {len(reference)} references")}  # fmt: skip
+    model_rows = {"model, 50 NFE (dpmpp_2m)": fast} if guided is None else {
+        "model, 50 NFE (dpmpp_2m)": fast, "model, CFG w=2": guided}  # fmt: skip
+    results = {"full": score_rows({**baseline_rows, **model_rows}, reference,
+                                  f"{len(reference)} samples vs {len(reference)} references")}  # fmt: skip
     if long_count == 0:  # no 1000-NFE rows
         return {**results, "timing": timed, "checkpoint": str(checkpoint)}
     short = labels.view(families, count)[:, :long_count].reshape(-1)
@@ -237,6 +288,7 @@ def main() -> None:
     parser.add_argument("--upsample-known", type=int, default=64, help="known points of an upsampling input")
     parser.add_argument("--out", type=Path, default=Path("runs/pointclouds/benchmark"))
     parser.add_argument("--clouds", type=int, default=100)
+    parser.add_argument("--dense-clouds", type=int, default=20, help="speed: clouds per set for the dense torch run")
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--per-family", type=int, default=32)
     parser.add_argument("--points", type=int, default=2048)
@@ -244,7 +296,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.task == "speed":
-        result = speed(args.clouds, args.points)
+        result = speed(args.clouds, args.points, args.dense_clouds)
     elif args.task == "emd":
         result = emd(args.pairs, args.points)
     elif args.task == "baselines":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from domains.pointclouds.io import format_suffix, read_obj, read_ply, read_points, write_npy
+from domains.pointclouds.latent import SHAPE_KEY, LatentSampling
 from domains.pointclouds.metrics import set_metrics
 from domains.pointclouds.normalize import PER_SHAPE, GlobalStandardizer
 from domains.pointclouds.plots import plot_cloud_grid
@@ -170,16 +172,17 @@ class PointCloudDataset(Dataset):
     also carries a partial view for conditional completion training: the ``K`` real points farthest along a
     direction drawn uniformly on the sphere (the cut of :func:`domains.pointclouds.partial.half_space_cut`),
     as ``observed`` [N, 3] (zeros elsewhere), ``known_mask`` [N, 1] (1.0 = known) and ``free_mask`` [N] (real
-    and not known: the points the loss is taken over). Random draws come from a generator seeded by ``seed``:
-    the same seed gives the same sequence.
+    and not known: the points the loss is taken over). With ``shape_context`` each item also carries the clean
+    cloud as ``shape`` (context of :class:`domains.pointclouds.latent.LatentPointDenoiser`). Random draws come
+    from a generator seeded by ``seed``: the same seed gives the same sequence.
     """
 
     def __init__(self, cloud_set: PointCloudSet, with_labels: bool, label_dropout: float = 0.0, seed: int = 0,
-                 known_points: int = 0):  # fmt: skip
+                 known_points: int = 0, shape_context: bool = False):  # fmt: skip
         self.points = torch.as_tensor(cloud_set.points, dtype=torch.float32)
         self.mask = torch.as_tensor(cloud_set.mask)
         self.labels = torch.as_tensor(cloud_set.labels) if with_labels else None
-        self.label_dropout, self.known_points = label_dropout, known_points
+        self.label_dropout, self.known_points, self.shape_context = label_dropout, known_points, shape_context
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -195,6 +198,8 @@ class PointCloudDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         item = {"points": self.points[index], "node_mask": self.mask[index]}
+        if self.shape_context:
+            item[SHAPE_KEY] = self.points[index]
         if self.known_points:
             item.update(self.partial_view(item["points"], item["node_mask"]))
         if self.labels is None:
@@ -216,13 +221,16 @@ class PointCloudDataModule(DiffusionDataModule):
     null class for classifier-free guidance. ``known_points > 0`` adds a random partial view of that many points
     to every item (:class:`PointCloudDataset`) for conditional completion training; use it with
     ``GaussianField(mask_key: free_mask)`` and :class:`domains.pointclouds.denoisers.KnownPointsDenoiser`.
+    ``shape_context`` adds the clean cloud as ``shape`` and samples through a fitted latent prior
+    (:meth:`sampling_steering`), for :class:`domains.pointclouds.latent.LatentPointDenoiser`.
     """
 
     sample_suffix = ".npy"
 
     def __init__(self, source: PointCloudSource, normalization: str = "unit_sphere", batch_size: int = 32,
                  val_fraction: float = 0.1, class_conditional: bool = False, eval_clouds: int = 32, seed: int = 0,
-                 num_workers: int = 0, label_dropout: float = 0.0, known_points: int = 0):  # fmt: skip
+                 num_workers: int = 0, label_dropout: float = 0.0, known_points: int = 0,
+                 shape_context: bool = False):  # fmt: skip
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         choose(normalization, {**PER_SHAPE, "global": None}, "normalization")
         if not 0 <= val_fraction < 1:
@@ -231,7 +239,8 @@ class PointCloudDataModule(DiffusionDataModule):
             raise ConfigError(f"label_dropout must be in [0, 1] and needs class_conditional, got {label_dropout}")
         if known_points < 0:
             raise ConfigError(f"known_points must be >= 0, got {known_points}")
-        self.label_dropout, self.known_points = label_dropout, known_points
+        self.label_dropout, self.known_points, self.shape_context = label_dropout, known_points, shape_context
+        self.latent_draws = 0  # sampling calls so far: each draws its shape latents with seed ``seed + calls``
         self.source, self.normalization, self.val_fraction = source, normalization, val_fraction
         self.class_conditional, self.eval_clouds = class_conditional, eval_clouds
         self.standardizer: GlobalStandardizer | None = None
@@ -254,7 +263,7 @@ class PointCloudDataModule(DiffusionDataModule):
             self.standardizer = GlobalStandardizer.fit(train.points[train.mask])
         self.datasets = {name: PointCloudDataset(normalize_masked(s, self.normalization, self.standardizer),
                                                  self.class_conditional, self.label_dropout if name == "train" else 0.0,
-                                                 self.seed, self.known_points)
+                                                 self.seed, self.known_points, self.shape_context)
                          for name, s in subsets.items()}  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
@@ -287,6 +296,19 @@ class PointCloudDataModule(DiffusionDataModule):
         """Samples in the units of the source (undoing ``global`` normalisation; per-shape modes are kept)."""
         points = points.detach().cpu().double().numpy()
         return self.standardizer.inverse(points) if self.standardizer is not None else points
+
+    def sampling_steering(self, fields: dict) -> dict:
+        """With ``shape_context`` (a shape-latent model): a :class:`domains.pointclouds.latent.LatentSampling`
+        wrapper whose latent prior is fitted on the training split; the ``k``-th sampling call draws its latents
+        with seed ``seed + k``. Otherwise nothing."""
+        if not self.shape_context:
+            return super().sampling_steering(fields)
+        self.setup()
+        train, seed = self.datasets["train"], self.seed + self.latent_draws
+        self.latent_draws += 1
+        wrapper = partial(LatentSampling, train_points=train.points, train_labels=train.labels, train_mask=train.mask,
+                          seed=seed)  # fmt: skip
+        return {"guidance": [], "hooks": [], "network_wrapper": wrapper}
 
     def write_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:
         mask = context["node_mask"].cpu().numpy()

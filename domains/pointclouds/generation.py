@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,14 +58,16 @@ KNOWN_MASK_KEY = "known_mask"  # context: [B, N, 1] 1.0 for known slots
 
 def generate(module: DiffusionModule, template: dict[str, Tensor], context: dict[str, Tensor],
              sampler: Sampler | None = None, seed: int = 0, guidance_scale: float = 1.0,
-             hooks: Sequence = ()) -> tuple[Tensor, int]:  # fmt: skip
+             hooks: Sequence = (), network_wrapper: Callable | None = None) -> tuple[Tensor, int]:  # fmt: skip
     """Sample ``module`` for ``template``/``context`` with a seeded generator; return ``(points, nfe)``.
 
-    ``guidance_scale != 1`` applies classifier-free guidance on ``context["label"]`` (null label ``-1``).
+    ``guidance_scale != 1`` applies classifier-free guidance on ``context["label"]`` (null label ``-1``);
+    ``network_wrapper`` (e.g. :class:`domains.pointclouds.latent.LatentSampling` for shape-latent models) is
+    passed to the core's sampler instead.
     """
-    if guidance_scale != 1.0 and "label" not in context:
-        raise ConfigError("classifier-free guidance needs class labels in the context")
-    wrapper = None if guidance_scale == 1.0 else (
+    if guidance_scale != 1.0 and ("label" not in context or network_wrapper is not None):
+        raise ConfigError("classifier-free guidance needs class labels in the context and no other network wrapper")
+    wrapper = network_wrapper if guidance_scale == 1.0 else (
         lambda network: ClassifierFreeGuidance(network, guidance_scale, key="label", null_value=-1))  # fmt: skip
     device = module.device
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -86,10 +88,11 @@ def _base_request(count: int, n_points: int, labels: Tensor | None) -> tuple[dic
 
 
 def sample_classes(module: DiffusionModule, labels: Tensor, n_points: int, sampler: Sampler | None = None,
-                   seed: int = 0, guidance_scale: float = 1.0) -> tuple[Tensor, int]:  # fmt: skip
+                   seed: int = 0, guidance_scale: float = 1.0, network_wrapper: Callable | None = None
+                   ) -> tuple[Tensor, int]:  # fmt: skip
     """One cloud of ``n_points`` per entry of ``labels`` [B] (``-1``: unconditional); returns ``(points, nfe)``."""
     template, context = _base_request(len(labels), n_points, labels)
-    return generate(module, template, context, sampler, seed, guidance_scale)
+    return generate(module, template, context, sampler, seed, guidance_scale, network_wrapper=network_wrapper)
 
 
 def completion_request(known: Tensor, n_points: int, labels: Tensor | None = None

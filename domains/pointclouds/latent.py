@@ -1,0 +1,160 @@
+"""A shape-latent point diffusion model in the design of Luo & Hu (2021, "Diffusion probabilistic models for 3D
+point cloud generation"): a PointNet encoder maps a clean cloud to a shape latent ``z``, and a per-point denoiser
+moves every point independently given ``(z, t)``. The cloud is then ``N`` i.i.d. draws from a learned 3D density
+``p(x | z)``; a prior over ``z`` (here one Gaussian per class) turns it into a generative model of shapes.
+
+Why it suits small budgets: a step on ``B`` clouds of ``N`` points trains the per-point denoiser on ``B N``
+samples of the 3D density instead of ``B`` samples of the joint ``3N``-dimensional one, and the network is an MLP
+on ``3 + dim(z)`` inputs (cost linear in ``N``, no attention).
+
+* Training: the data module's ``shape_context: true`` puts the clean cloud in the context as ``shape``;
+  :class:`LatentPointDenoiser` encodes it, ``z = LayerNorm(PointNet(shape))`` (per-shape zero mean and unit
+  variance over the ``D`` latent coordinates), and adds ``latent_noise * N(0, I)`` so that the decoder is
+  smooth in ``z`` around the training latents (the fixed-variance posterior of a VAE, without its KL term).
+* Sampling: :class:`LatentPrior` fits ``z | class ~ N(mean_c, Cov_c + latent_noise^2 I)`` on the encoded training
+  clouds (the pooled fit for label ``-1`` or no label); :class:`LatentSampling` draws one ``z`` per cloud once, seeded,
+  and hands it to every denoiser call as ``context["latent"]``.
+
+Permutation symmetry: the encoder max-pools over points (invariant), the decoder acts on each point alone
+(equivariant), so the model is permutation equivariant; padded points (``node_mask`` False) are ignored by the
+pooling and get a zero output.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from domains.pointclouds.denoisers import _mask_of
+from sciddm.errors import ConfigError
+from sciddm.nn import SinusoidalTimeEmbedding
+
+SHAPE_KEY = "shape"  # context: the clean cloud [B, N, 3] (training)
+LATENT_KEY = "latent"  # context: shape latents [B, D] (sampling)
+
+
+class PointNetEncoder(nn.Module):
+    """``z = LayerNorm(W max_i MLP(x_i))`` over the real points: [B, N, 3] -> [B, latent_dim] (Qi et al. 2017)."""
+
+    def __init__(self, latent_dim: int = 16, width: int = 128):
+        super().__init__()
+        self.point = nn.Sequential(nn.Linear(3, width // 2), nn.SiLU(), nn.Linear(width // 2, width), nn.SiLU(),
+                                   nn.Linear(width, 2 * width))  # fmt: skip
+        self.project = nn.Linear(2 * width, latent_dim)
+        self.norm = nn.LayerNorm(latent_dim, elementwise_affine=False)
+
+    def forward(self, points: Tensor, mask: Tensor) -> Tensor:
+        features = self.point(points).masked_fill(~mask[..., None], -torch.inf)
+        return self.norm(self.project(features.amax(dim=1)))
+
+
+class ConditionedPointBlock(nn.Module):
+    """Residual per-point block: ``h + Linear(SiLU(LayerNorm(h) (1 + scale(c)) + shift(c)))`` (FiLM by ``c``)."""
+
+    def __init__(self, width: int, condition_dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.film = nn.Linear(condition_dim, 2 * width)
+        self.linear = nn.Linear(width, width)
+
+    def forward(self, hidden: Tensor, condition: Tensor) -> Tensor:
+        scale, shift = self.film(condition)[:, None].chunk(2, dim=-1)
+        return hidden + self.linear(nn.functional.silu(self.norm(hidden) * (1 + scale) + shift))
+
+
+class LatentPointDenoiser(nn.Module):
+    """Per-point denoiser given a shape latent: ``out_i = f(x_i, t, z)`` for every point ``i`` (see module doc).
+
+    ``z`` comes from ``context["latent"]`` when present (sampling), else from encoding ``context["shape"]``
+    (training; plus ``latent_noise`` Gaussian noise in training mode). The condition ``c = [z, emb(t)]`` modulates
+    ``depth`` residual blocks of width ``width``.
+    """
+
+    def __init__(self, latent_dim: int = 16, width: int = 128, depth: int = 4, time_dim: int = 64,
+                 encoder_width: int = 128, latent_noise: float = 0.1, field: str = "points"):  # fmt: skip
+        super().__init__()
+        if latent_noise < 0:
+            raise ConfigError(f"latent_noise must be >= 0, got {latent_noise}")
+        self.field, self.latent_dim, self.latent_noise = field, latent_dim, latent_noise
+        self.encoder = PointNetEncoder(latent_dim, encoder_width)
+        self.time = nn.Sequential(SinusoidalTimeEmbedding(time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
+        self.embed = nn.Linear(3, width)
+        self.blocks = nn.ModuleList(ConditionedPointBlock(width, latent_dim + time_dim) for _ in range(depth))
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 3))
+
+    def encode(self, points: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Clean latents ``z`` [B, D] of clouds [B, N, 3] (no training noise)."""
+        return self.encoder(points, _mask_of(points, {} if mask is None else {"node_mask": mask}))
+
+    def latent(self, context: dict[str, Tensor]) -> Tensor:
+        if LATENT_KEY in context:
+            return context[LATENT_KEY]
+        if SHAPE_KEY not in context:
+            raise ConfigError("LatentPointDenoiser needs context['shape'] (train with the data module's "
+                              "shape_context: true) or context['latent'] (sample through LatentSampling)")  # fmt: skip
+        z = self.encode(context[SHAPE_KEY], context.get("node_mask"))
+        return z + self.latent_noise * torch.randn_like(z) if self.training else z
+
+    def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
+        points = x_t[self.field]
+        mask = _mask_of(points, context)
+        condition = torch.cat([self.latent(context), self.time(t)], dim=-1)
+        hidden = self.embed(points)
+        for block in self.blocks:
+            hidden = block(hidden, condition)
+        return {self.field: self.out(hidden) * mask[..., None].to(points.dtype)}
+
+
+class LatentPrior:
+    """One Gaussian per class over shape latents, ``N(mean_c, Cov_c + extra_variance I)``, and the pooled fit
+    for label ``-1``. Covariances are the maximum-likelihood ones of the given latents."""
+
+    def __init__(self, latents: Tensor, labels: Tensor | None = None, extra_variance: float = 0.0):
+        latents = latents.detach().double()
+        labels = torch.zeros(len(latents), dtype=torch.long) if labels is None else labels.long()
+        self.classes = int(labels.max()) + 1
+        eye = torch.eye(latents.shape[1], dtype=torch.float64)
+        groups = [latents[labels == k] for k in range(self.classes)] + [latents]
+        if any(len(group) < 2 for group in groups):
+            raise ConfigError("every class needs at least 2 training latents to fit its Gaussian")
+        self.means = torch.stack([group.mean(0) for group in groups])
+        covariances = torch.stack([torch.cov(group.T, correction=0) + extra_variance * eye for group in groups])
+        self.factors = torch.linalg.cholesky(covariances + 1e-9 * eye)
+
+    def sample(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One latent per label [B] (negative: the pooled Gaussian), float32 [B, D]."""
+        index = torch.where(labels < 0, self.classes, labels).long().cpu()
+        if int(index.max()) > self.classes:
+            raise ConfigError(f"label {int(labels.max())} has no fitted latent Gaussian ({self.classes} classes)")
+        noise = torch.randn(len(index), self.means.shape[1], generator=generator, dtype=torch.float64)
+        return (self.means[index] + (self.factors[index] @ noise[..., None])[..., 0]).float()
+
+
+class LatentSampling:
+    """Network wrapper for sampling a :class:`LatentPointDenoiser`: fits the :class:`LatentPrior` on the
+    network's encodings of ``train_points`` [M, N, 3] (``train_labels`` [M] or None), draws one latent per cloud
+    at the first call (labels from ``context["label"]``, else the pooled Gaussian; generator seeded by ``seed``)
+    and passes the same latents to every call."""
+
+    def __init__(self, network: LatentPointDenoiser, train_points: Tensor, train_labels: Tensor | None,
+                 train_mask: Tensor | None = None, seed: int = 0):  # fmt: skip
+        if not isinstance(network, LatentPointDenoiser):
+            raise ConfigError(f"LatentSampling wraps a LatentPointDenoiser, got {type(network).__name__}")
+        self.network, self.seed = network, seed
+        parameter = next(network.parameters())
+        with torch.no_grad():
+            latents = network.encode(train_points.to(parameter), None if train_mask is None else train_mask.to(
+                parameter.device)).cpu()  # fmt: skip
+        self.prior = LatentPrior(latents, train_labels, network.latent_noise**2)
+        self.latents: Tensor | None = None
+
+    def __call__(self, inputs: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
+        points = inputs[self.network.field]
+        if self.latents is None:
+            labels = context.get("label", torch.full((len(points),), -1, dtype=torch.long))
+            generator = torch.Generator().manual_seed(self.seed)
+            self.latents = self.prior.sample(labels, generator).to(points.device)
+        if len(self.latents) != len(points):
+            raise ConfigError(f"LatentSampling drew {len(self.latents)} latents but is called on {len(points)} "
+                              "clouds (classifier-free guidance does not apply: the latent carries the class)")
+        return self.network(inputs, t, {**context, LATENT_KEY: self.latents})
