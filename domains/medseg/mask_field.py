@@ -19,6 +19,13 @@ Loss of a batch (per sample ``i``, as the core's :class:`~sciddm.fields.Field` c
 :func:`domains.medseg.baseline.soft_dice` (one value for the whole batch, repeated for every sample, so the
 batch mean of :math:`\ell_i` is CE + Dice loss as in the baseline). The squared-error term (off by default)
 is the plain x0 loss of :class:`~sciddm.fields.GaussianField`.
+
+Network input (``input_scaling``): ``none`` passes :math:`x_t`; ``wiener`` passes
+:math:`c_{in} x_t` with :math:`c_{in} = \alpha_t / (\alpha_t^2 + \sigma_t^2)`, the linear least-squares
+estimate of :math:`x_0` from :math:`x_t` for a unit-variance :math:`x_0`. It equals :math:`x_t` at
+:math:`t = 0` and is exactly zero where :math:`\alpha_t = 0` (the start of the linear-flow path), where
+:math:`x_t` is pure noise that carries no information about the mask: the first step of every draw is then the
+same function of the image alone, instead of a function that must learn to ignore an input of unit variance.
 """
 
 from __future__ import annotations
@@ -28,16 +35,22 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from domains.medseg.baseline import soft_dice
+from sciddm.errors import choose
 from sciddm.fields import Context, GaussianField, masked_mean
 from sciddm.schedules import Schedule
+
+INPUT_SCALINGS = ("none", "wiener")
 
 
 class LogitMaskField(GaussianField):
     """Gaussian field on the analog mask with a logit head and CE + soft Dice loss (see the module docstring)."""
 
-    def __init__(self, schedule: Schedule, dice_weight: float = 1.0, x0_weight: float = 0.0, weight: float = 1.0):
+    def __init__(self, schedule: Schedule, dice_weight: float = 1.0, x0_weight: float = 0.0,
+                 input_scaling: str = "none", weight: float = 1.0):
         super().__init__(schedule, prediction="x0", weight=weight)
         self.dice_weight, self.x0_weight = dice_weight, x0_weight
+        choose(input_scaling, dict.fromkeys(INPUT_SCALINGS), "input scaling")
+        self.input_scaling = input_scaling
 
     @staticmethod
     def probabilities(logits: Tensor) -> Tensor:
@@ -51,6 +64,13 @@ class LogitMaskField(GaussianField):
     def labels(x0: Tensor) -> Tensor:
         """Integer labels [B, *spatial] of a clean analog mask."""
         return (x0[:, 0] > 0).long() if x0.shape[1] == 1 else x0.argmax(dim=1)
+
+    def network_input(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """:math:`x_t`, or :math:`\\alpha_t x_t / (\\alpha_t^2 + \\sigma_t^2)` for ``wiener`` (module docstring)."""
+        if self.input_scaling == "none":
+            return x_t
+        alpha, sigma = self.path.coefficients(t, x_t)
+        return alpha * x_t / (alpha**2 + sigma**2)
 
     def denoised(self, output: Tensor, x_t: Tensor, t: Tensor | float) -> Tensor:
         """:math:`\\hat x_0 = 2p - 1` (``tanh(l/2)`` for one channel)."""

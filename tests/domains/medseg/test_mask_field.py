@@ -1,4 +1,5 @@
-"""The logit-headed mask field: clean estimate, loss by hand, equality with the baseline's loss, its minimiser."""
+"""The logit-headed mask field: clean estimate, loss by hand, equality with the baseline's loss, its minimiser,
+the Wiener input scaling."""
 
 import math
 
@@ -6,8 +7,11 @@ import pytest
 import torch
 
 from domains.medseg.baseline import SupervisedSegmentationModule
+from domains.medseg.denoisers import ConditionalSegmentationUNet
 from domains.medseg.mask_field import LogitMaskField
 from domains.medseg.transforms import encode_mask
+from sciddm import DiffusionModule
+from sciddm.sampling import Sampler
 from sciddm.schedules import LinearFlow
 
 
@@ -69,3 +73,24 @@ def test_multiclass_cross_entropy():
     logits = torch.log(torch.tensor([[0.5, 0.25], [0.25, 0.25], [0.25, 0.5]])).reshape(1, 3, 1, 2)
     field = LogitMaskField(LinearFlow(), dice_weight=0.0)
     assert field.loss(logits, x0, x0, x0, torch.ones(1), {}).item() == pytest.approx(-math.log(0.5))
+
+
+def test_wiener_input_scaling_by_hand():
+    field = LogitMaskField(LinearFlow(), input_scaling="wiener")
+    x_t = torch.tensor([2.0, -1.0]).reshape(2, 1, 1, 1)
+    # alpha = 1 - t, sigma = t: t = 0.25 -> 0.75 / (0.5625 + 0.0625) = 1.2; t = 1 -> 0 (pure noise is dropped)
+    assert torch.allclose(field.network_input(x_t, torch.tensor([0.25, 1.0])).flatten(), torch.tensor([2.4, 0.0]))
+    assert torch.equal(field.network_input(x_t, torch.zeros(2)), x_t)
+    assert torch.equal(LogitMaskField(LinearFlow()).network_input(x_t, torch.ones(2)), x_t)
+
+
+@pytest.mark.parametrize("scaling", ["wiener", "none"])
+def test_one_step_draws_ignore_the_initial_noise_only_with_wiener_scaling(scaling):
+    torch.manual_seed(0)
+    network = ConditionalSegmentationUNet(base_channels=8, channel_mults=(1, 2), condition_channels=8)
+    module = DiffusionModule(network, {"mask": LogitMaskField(LinearFlow(), input_scaling=scaling)}, ema_decay=None)
+    sampler = Sampler(solver="ddim", steps=1, grid="uniform")
+    image = torch.randn(1, 1, 8, 8)
+    draws = [module.sample({"mask": torch.zeros(1, 1, 8, 8)}, {"image": image}, sampler,
+                           torch.Generator().manual_seed(seed))[0]["mask"] for seed in (1, 2)]
+    assert torch.equal(draws[0], draws[1]) == (scaling == "wiener")
