@@ -37,6 +37,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from pytorch_lightning.callbacks import ModelCheckpoint  # noqa: E402
 
 from domains.seismic.baselines import linear_interpolation, pocs_interpolation  # noqa: E402
 from domains.seismic.masks import contiguous_gap, random_traces, volume_mask  # noqa: E402
@@ -48,7 +49,7 @@ from sciddm.checkpoints import build_cli, load_weights  # noqa: E402
 from sciddm.io import write_json  # noqa: E402
 from sciddm.sampling import Sampler  # noqa: E402
 
-CONFIG = "configs/seismic/synthetic.yaml"
+CONFIG = "configs/seismic/random_traces.yaml"
 TEST_SHAPE = (32, 32, 32)
 FIRST_TEST_SEED = 1000
 GAP_WIDTH = 4
@@ -59,20 +60,41 @@ MASKS: dict[str, Callable[[tuple[int, int], int], np.ndarray]] = {
 
 
 def trained_model(args: argparse.Namespace):
-    """Train for ``args.train_seconds`` (or load ``args.ckpt_path``); return (module, datamodule, steps)."""
-    seconds = int(args.train_seconds)
-    cli = build_cli(["--config", CONFIG, "--trainer.max_time", f"00:00:{seconds // 60:02d}:{seconds % 60:02d}",
+    """Train ``args.config`` for ``args.train_steps`` optimiser steps, saving the weights every
+    ``args.checkpoint_every`` steps (or load ``args.ckpt_path``); return (module, datamodule, steps, CPU s)."""
+    cli = build_cli(["--config", args.config, "--trainer.max_steps", str(args.train_steps),
                      "--trainer.max_epochs", "-1", "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
-                     "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+                     "--trainer.enable_checkpointing", "true", "--trainer.enable_progress_bar", "false",
                      "--model.init_args.val_num_samples", "0"])
     if args.ckpt_path is not None:
         steps = int(load_weights(cli.model, args.ckpt_path)["global_step"])
-        return cli.model, cli.datamodule, steps
-    start = time.perf_counter()
+        return cli.model, cli.datamodule, steps, float("nan")
+    cli.trainer.callbacks = [c for c in cli.trainer.callbacks if not isinstance(c, ModelCheckpoint)]
+    cli.trainer.callbacks.append(ModelCheckpoint(args.out / "checkpoints", filename="{step}", save_top_k=-1,
+                                                 every_n_train_steps=args.checkpoint_every))
+    start = time.process_time()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    print(f"trained {cli.trainer.global_step} steps in {time.perf_counter() - start:.0f} s")
+    cpu = time.process_time() - start
+    print(f"trained {cli.trainer.global_step} steps in {cpu:.0f} CPU s", flush=True)
     cli.trainer.save_checkpoint(args.out / "model.ckpt")
-    return cli.model, cli.datamodule, cli.trainer.global_step
+    return cli.model, cli.datamodule, cli.trainer.global_step, cpu
+
+
+def learning_curve(module, datamodule, checkpoints: list[Path], volumes: list[np.ndarray],
+                   args: argparse.Namespace) -> dict[int, float]:
+    """SNR (dB, mean over volumes, random 50% mask) of the one-step estimate of each saved checkpoint."""
+    mask_name = next(iter(MASKS))
+    curve = {}
+    for path in checkpoints:
+        steps = int(load_weights(module, path)["global_step"])
+        one_step = diffusion_methods(module, datamodule, args)["(d) network one-step estimate"]
+        snr = []
+        for k, volume in enumerate(volumes):
+            mask = MASKS[mask_name](volume.shape[:2], FIRST_TEST_SEED + k)
+            snr.append(snr_db(one_step(volume, mask)[0], volume, ~volume_mask(mask, volume.shape)))
+        curve[steps] = float(np.mean(snr))
+        print(f"learning curve: {steps} steps, one-step estimate SNR {curve[steps]:.2f} dB", flush=True)
+    return curve
 
 
 def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str, Callable]:
@@ -144,7 +166,9 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train_seconds", type=int, default=300)
+    parser.add_argument("--config", default=CONFIG)
+    parser.add_argument("--train_steps", type=int, default=1500, help="optimiser steps")
+    parser.add_argument("--checkpoint_every", type=int, default=250, help="steps between saved checkpoints")
     parser.add_argument("--ckpt_path", default=None, help="skip training; load these weights")
     parser.add_argument("--volumes", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10)
@@ -156,14 +180,18 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    module, datamodule, steps = trained_model(args)
+    module, datamodule, steps, cpu_seconds = trained_model(args)
     volumes = [synthetic_volume(TEST_SHAPE, FIRST_TEST_SEED + k) for k in range(args.volumes)]
+    checkpoints = sorted((args.out / "checkpoints").glob("step=*.ckpt"), key=lambda p: int(p.stem[5:]))
+    curve = learning_curve(module, datamodule, checkpoints, volumes, args)
+    load_weights(module, args.ckpt_path or args.out / "model.ckpt")
     methods = {**classical_methods(), **diffusion_methods(module, datamodule, args)}
     results = evaluate(methods, volumes, args.out)
-    print(f"\ntraining steps: {steps}, solver {module.sampler.solver}, {args.steps} steps\n")
+    print(f"\ntraining steps: {steps} ({cpu_seconds:.0f} CPU s), solver {module.sampler.solver}, {args.steps} steps\n")
     print(table(results))
-    write_json(args.out / "results.json", {"training_steps": steps, "train_seconds": args.train_seconds,
-                                           "steps": args.steps, "results": results})
+    write_json(args.out / "results.json", {"config": args.config, "training_steps": steps,
+                                           "training_cpu_seconds": cpu_seconds, "steps": args.steps,
+                                           "learning_curve": curve, "results": results})
 
 
 if __name__ == "__main__":

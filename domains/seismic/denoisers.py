@@ -15,6 +15,8 @@ With ``residual_key`` (e.g. ``"interpolated"``, a first guess of the clean volum
 ``context[residual_key] + UNet(...)`` and the last convolution starts at zero: with the ``x0`` parametrisation
 the network then learns a correction of the first guess and, untrained, returns the guess itself (residual
 learning, He et al. 2016, as in learned seismic interpolation that refines a classical one).
+``zero_output=True`` starts the last convolution at zero without a residual (for a wrapper that adds its own
+skip, such as :class:`preconditioning.GuessPreconditionedDenoiser`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class UNet3dDenoiser(nn.Module):
         field: str = "volume",
         condition_keys: Sequence[str] = ("observed", "mask"),
         residual_key: str | None = None,
+        zero_output: bool = False,
     ):
         super().__init__()
         if not channels or blocks_per_level < 1:
@@ -104,7 +107,7 @@ class UNet3dDenoiser(nn.Module):
                                                    nn.Conv3d(width, width, 3, padding=1)))
         self.output = nn.Sequential(nn.GroupNorm(math.gcd(groups, channels[0]), channels[0]), nn.SiLU(),
                                     nn.Conv3d(channels[0], 1, 3, padding=1))
-        if residual_key is not None:
+        if residual_key is not None or zero_output:
             nn.init.zeros_(self.output[-1].weight)
             nn.init.zeros_(self.output[-1].bias)
 
