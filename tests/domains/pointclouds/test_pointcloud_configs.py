@@ -16,6 +16,7 @@ EXPECTED = {
     "transformer_procedural.yaml": ("PointTransformerDenoiser", 163_267),
     "transformer_completion.yaml": ("KnownPointsDenoiser", 163_267),
     "pvcnn_procedural.yaml": ("PointVoxelDenoiser", 178_595),
+    "latent_procedural.yaml": ("LatentPointDenoiser", 208_339),
     "pvcnn_gpu.yaml": "PointVoxelDenoiser",
     "transformer_gpu.yaml": "PointTransformerDenoiser",
 }
@@ -43,6 +44,8 @@ def test_config_builds_and_gives_a_finite_loss(name, tmp_path):
     assert batch["points"].shape == (4, 32, 3) and set(batch["label"].tolist()) <= {-1, 0, 1, 2}
     radii = batch["points"].norm(dim=-1).amax(dim=1)  # unit_sphere: centroid 0, largest radius exactly 1
     torch.testing.assert_close(radii, torch.ones(4), atol=1e-6, rtol=0)
+    if name == "latent_procedural.yaml":  # the encoder sees the clean cloud
+        assert torch.equal(batch["shape"], batch["points"])
     if name == "transformer_completion.yaml":  # 8 of the 32 points known; the loss is taken over the other 24
         assert batch["known_mask"].sum().item() == 4 * 8 and batch["free_mask"].sum().item() == 4 * 24
     loss, _ = cli.model.diffusion_loss(cli.model.network, batch, torch.Generator().manual_seed(0))
