@@ -166,6 +166,9 @@ class CategoricalField(Field):
         """A grid stopping at ``t_min > 0`` ends with the most likely class of every real token."""
         return self._place(estimate.argmax(-1), x, context)
 
+    def renoise(self, x_s, s, t, context, generator=None):
+        return self._place(self.path.renoise(x_s, s, t, generator), x_s, context)
+
     def update(self, solver: CategoricalSolver, x_t, t, s, estimate, context, generator):
         return self._place(solver.update(self.path, x_t, t, s, estimate, generator), x_t, context)
 

@@ -80,6 +80,11 @@ class Field(ABC):
     def make_solver(self, sampler):
         """A fresh solver for this field from the :class:`sciddm.sampling.Sampler` settings."""
 
+    @abstractmethod
+    def renoise(self, x_s: Tensor, s: float, t: float, context: Context,
+                generator: torch.Generator | None = None) -> Tensor:
+        """Jump back in time: a draw of :math:`x_t\\sim q(x_t\\mid x_s)`, ``t > s`` (RePaint resampling)."""
+
     def is_terminal(self, t: float) -> bool:
         """Whether time ``t`` carries no noise at all (a step landing there returns the clean estimate)."""
         return False
@@ -211,6 +216,9 @@ class GaussianField(Field):
 
     def final_estimate(self, x, estimate, t_min, context):
         return self._project(estimate, context)
+
+    def renoise(self, x_s, s, t, context, generator=None):
+        return self.path.renoise(x_s, s, t, self.path.noise(x_s, context, generator))
 
     def update(self, solver: Solver, x_t, t, s, estimate, context, generator):
         estimate = self._project(estimate, context)

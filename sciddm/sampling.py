@@ -81,7 +81,11 @@ class Sampler:
 
     ``solver`` names a continuous solver (:data:`sciddm.solvers.SOLVERS`); categorical fields use
     ``categorical_solver``. ``t_max``/``t_min`` default to the schedule's. ``denoise_final`` adds one
-    evaluation at ``t_min`` when :math:`\\sigma(t_{\\min})>0` (see :func:`solve`).
+    evaluation at ``t_min`` when :math:`\\sigma(t_{\\min})>0` (see :func:`solve`). ``resample`` is RePaint's
+    :math:`r` (Lugmayr et al. 2022, jump length 1): each step ``t -> s`` (with its hooks) is taken ``r`` times,
+    re-noising :math:`x_s` back to ``t`` with the forward transition :math:`q(x_t\\mid x_s)` in between, so that
+    steered parts (e.g. inpainted known values) and generated parts harmonise; it costs ``r`` times the NFE and
+    needs a single-step solver.
     """
 
     solver: str = "dpmpp_2m"
@@ -91,6 +95,7 @@ class Sampler:
     t_min: float | None = None
     denoise_final: bool = True
     categorical_solver: str = "ancestral"
+    resample: int = 1
 
     def __post_init__(self) -> None:
         from sciddm.solvers import SOLVERS
@@ -100,6 +105,8 @@ class Sampler:
         choose(self.grid, GRIDS, "time grid")
         if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 1:
             raise ConfigError(f"steps must be an integer >= 1, got {self.steps!r}")
+        if not isinstance(self.resample, int) or isinstance(self.resample, bool) or self.resample < 1:
+            raise ConfigError(f"resample must be an integer >= 1, got {self.resample!r}")
 
     def grid_for(self, fields: dict[str, Field]) -> Tensor:
         """The shared time grid, spaced by the first Gaussian field's schedule (uniform if there is none)."""
@@ -175,20 +182,27 @@ def sample_fields(network: Network, fields: dict[str, Field], template: dict[str
         raise ConfigError(f"solver {sampler.solver!r} needs several evaluations per step; joint states of "
                           f"{len(fields)} fields need a single-evaluation solver (e.g. dpmpp_2m, ddim)")
 
+    if sampler.resample > 1 and any(getattr(solver, "multistep", False) for solver in solvers.values()):
+        raise ConfigError(f"resample={sampler.resample} jumps back in time, which multistep solver "
+                          f"{sampler.solver!r} cannot follow; use ddim, ddpm, euler, euler_maruyama or heun")
+
     times = grid.tolist()
     for t, s in tqdm(list(zip(times[:-1], times[1:], strict=True)), desc="sampling", disable=not progress,
                      leave=False):
-        if multi_eval and not next(iter(fields.values())).is_terminal(s):
-            ((name, field),) = fields.items()
-            denoise = _single_field_denoiser(estimate, name)
-            state = {name: solvers[name].step(field.path, denoise, state[name], t, s,
-                                              _noise_source(field.path, state[name], context, generator))}
-        else:
-            estimates = estimate(state, t)
-            state = {name: field.update(solvers[name], state[name], t, s, estimates[name], context, generator)
-                     for name, field in fields.items()}
-        for hook in hooks:
-            state = hook(state, s, context, generator)
+        for attempt in range(sampler.resample):
+            if attempt:  # RePaint: back to t by the forward transition, then the step again
+                state = {name: field.renoise(state[name], s, t, context, generator) for name, field in fields.items()}
+            if multi_eval and not next(iter(fields.values())).is_terminal(s):
+                ((name, field),) = fields.items()
+                denoise = _single_field_denoiser(estimate, name)
+                state = {name: solvers[name].step(field.path, denoise, state[name], t, s,
+                                                  _noise_source(field.path, state[name], context, generator))}
+            else:
+                estimates = estimate(state, t)
+                state = {name: field.update(solvers[name], state[name], t, s, estimates[name], context, generator)
+                         for name, field in fields.items()}
+            for hook in hooks:
+                state = hook(state, s, context, generator)
     if sampler.denoise_final and any(field.needs_final_denoise(times[-1]) for field in fields.values()):
         estimates = estimate(state, times[-1])
         state = {name: field.final_estimate(state[name], estimates[name], times[-1], context)

@@ -1,4 +1,5 @@
-r"""Inpainting by replacement (the RePaint step without resampling; Lugmayr et al. 2022), as a step hook.
+r"""Inpainting by replacement (the RePaint step, Lugmayr et al. 2022), as a step hook; RePaint's resampling
+(jumping back in time between repeats of each step) is ``Sampler(resample=r)``.
 
 After each solver step to time ``s`` the known entries are overwritten by a fresh forward-process draw of
 the known data, :math:`x_s \leftarrow M\odot q(x_s\mid y) + (1-M)\odot x_s`, so the unknown part is generated

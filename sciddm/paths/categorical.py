@@ -201,6 +201,15 @@ class CategoricalPath:
         keep = torch.rand(x0.shape, generator=generator, device=x0.device) < a
         return torch.where(keep, x0, self.sample_prior(x0.shape, x0.device, generator))
 
+    def renoise(self, x_s: Tensor, s: float, t: float, generator: torch.Generator | None = None) -> Tensor:
+        """A draw of :math:`x_t\\sim q(x_t\\mid x_s)` for :math:`t > s`: keep each token with probability
+        :math:`a(t)/a(s)`, else draw it from the prior (the family composes:
+        :math:`\\sum_{x_s}q(x_t\\mid x_s)\\,q(x_s\\mid x_0)=q(x_t\\mid x_0)`)."""
+        a_s, a_t = self.keep(s, x_s), self.keep(t, x_s)
+        keep_probability = torch.where(a_s > 0, a_t / a_s.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
+        keep = torch.rand(x_s.shape, generator=generator, device=x_s.device) < keep_probability
+        return torch.where(keep, x_s, self.sample_prior(x_s.shape, x_s.device, generator))
+
     def sample_prior(self, shape: torch.Size, device: torch.device, generator: torch.Generator | None = None
                      ) -> Tensor:
         """Independent draws from :math:`\\pi`."""

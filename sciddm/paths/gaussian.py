@@ -109,6 +109,15 @@ class GaussianPath:
         alpha, sigma = self.coefficients(t, x0)
         return alpha * x0 + sigma * eps
 
+    def renoise(self, x_s: Tensor, s: float, t: float, eps: Tensor) -> Tensor:
+        r"""A draw of :math:`x_t\sim q(x_t\mid x_s)` for :math:`t > s`: :math:`\frac{\alpha_t}{\alpha_s}x_s +
+        \sqrt{\sigma_t^2-\alpha_{t|s}^2\sigma_s^2}\,\varepsilon` with :math:`\alpha_{t|s}=\alpha_t/\alpha_s`
+        (the forward transition; composed with :math:`q(x_s\mid x_0)` it gives :math:`q(x_t\mid x_0)`)."""
+        alpha_s, sigma_s = self.coefficients(s, x_s)
+        alpha_t, sigma_t = self.coefficients(t, x_s)
+        ratio = alpha_t / alpha_s
+        return ratio * x_s + (sigma_t**2 - ratio**2 * sigma_s**2).clamp_min(0).sqrt() * eps
+
     def target(self, prediction: str, x0: Tensor, eps: Tensor, t: Tensor | float) -> Tensor:
         """The regression target of ``prediction`` for a pair ``(x0, eps)``."""
         c0, c1 = self.prediction_coefficients(prediction, t, x0)

@@ -42,6 +42,7 @@ class Solver:
 
     evals_per_step: int = 1
     stochastic: bool = False
+    multistep: bool = False  # keeps history between steps (cannot jump back in time)
 
     def reset(self) -> None:
         """Forget multistep history before a new trajectory."""

@@ -66,6 +66,7 @@ class DPMSolverPP(Solver):
             raise ValueError(f"DPM-Solver++ order must be 1, 2 or 3, got {order}")
         self.order = order
         self.corrector = corrector
+        self.multistep = order > 1 or corrector
         self.reset()
 
     def reset(self) -> None:
