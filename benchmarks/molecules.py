@@ -1,19 +1,23 @@
 """Molecule benchmarks: denoiser cost, sampling speed and quality versus NFE, quality versus training time.
 
-    python benchmarks/molecules.py denoisers [--batch-size 64] [--repeats 3] [--device cpu|cuda]
+    python benchmarks/molecules.py denoisers [--batch-size 64 128] [--repeats 3] [--device cpu|cuda]
     python benchmarks/molecules.py sampling --config CONFIG --ckpt_path CKPT [--num-samples 200]
-    python benchmarks/molecules.py training [--config configs/molecules/qm9_quick.yaml] [--minutes 1 2 4 6]
+    python benchmarks/molecules.py training [--config configs/molecules/qm9_quick.yaml] [--steps 300 600 1200]
+        [--network egnn|egnn_sparse|eqgat|tensor_product]
     python benchmarks/molecules.py guided --config CONFIG --ckpt_path CKPT [--num-samples 50] [--n 4]
 
-* ``denoisers``: training (forward + backward) and forward molecules/s of EGNN and EQGAT at matched parameter
-  count (about 0.82M each) on real QM9 batches with hydrogens; peak memory of one training step (CUDA: peak
-  allocated; CPU: growth of the process's peak resident set during the step, measured in a fresh child
-  process per denoiser).
+* ``denoisers``: training (forward + backward) and forward molecules/s of the dense EGNN, the sparse EGNN
+  (same weights, messages over a torch-geometric edge_index), EQGAT and the e3nn tensor-product network at
+  matched parameter count (about 0.82M each) on real QM9 batches with hydrogens, with the fraction of the dense
+  layout's pair slots that hold real atom pairs; peak memory of one training step (CUDA: peak allocated; CPU:
+  growth of the process's peak resident set during the steps, measured in a fresh child process per run).
 * ``sampling``: a trained model's samples at several NFE: ``dpmpp_2m`` (positions; ancestral categorical
   updates) at 10/25/50/100 steps against ``ddpm`` (ancestral for every field) at 500 steps; molecules/s and
   the data module's metrics (stability, validity, uniqueness...).
 * ``training``: trains a config's model in-process (the same loss, optimiser and EMA as ``sciddm fit``) and
-  scores samples (``dpmpp_2m``, 50 steps) of the EMA weights after each of the given wall-clock budgets.
+  scores samples (the config's sampler) of the EMA weights after each of the given optimiser-step budgets,
+  with the training CPU seconds; ``--network`` swaps the config's denoiser for another at the same width and
+  depth and about the same parameter count (``QUICK_WIDTHS``).
 * ``guided``: reward-guided design on QED (:class:`domains.molecules.rewards.MoleculeReward`, invalid = 0):
   plain ancestral sampling (``ddpm``, 50 steps) against best-of-N and greedy SVDD with N candidates (the
   particle methods need a stochastic one-step solver); mean QED, validity and cost per returned molecule.
@@ -31,17 +35,35 @@ import time
 import torch
 import torch.nn.functional as F
 
-DENOISERS = {  # matched parameter counts: 824,019 and 811,747
-    "egnn": ("EGNNDenoiser", {"hidden_dim": 128, "edge_dim": 32, "num_layers": 6}),
-    "eqgat": ("EQGATDenoiser", {"hidden_dim": 136, "vector_dim": 32, "edge_dim": 32, "num_layers": 6}),
+DENOISER_CLASSES = {
+    "egnn": ("denoisers", "EGNNDenoiser"),
+    "egnn_sparse": ("denoisers", "SparseEGNNDenoiser"),
+    "eqgat": ("denoisers", "EQGATDenoiser"),
+    "tensor_product": ("tensor_product", "TensorProductDenoiser"),
+}
+DENOISERS = {  # matched parameter counts: 824,019 (both EGNNs: the same weights), 811,747 and 819,125
+    "egnn": {"hidden_dim": 128, "edge_dim": 32, "num_layers": 6},
+    "egnn_sparse": {"hidden_dim": 128, "edge_dim": 32, "num_layers": 6},
+    "eqgat": {"hidden_dim": 136, "vector_dim": 32, "edge_dim": 32, "num_layers": 6},
+    "tensor_product": {"hidden_dim": 132, "vector_dim": 32, "edge_dim": 32, "num_layers": 6},
+}
+QUICK_WIDTHS = {  # replacing qm9_quick.yaml's EGNN (4 layers, hidden 64, edges 16: 145,200 parameters)
+    "egnn": {}, "egnn_sparse": {},
+    "eqgat": {"hidden_dim": 68, "vector_dim": 16},  # 145,848 parameters
+    "tensor_product": {"hidden_dim": 66, "vector_dim": 16},  # 146,404 parameters
 }
 
 
-def build_denoiser(name: str) -> torch.nn.Module:
-    from domains.molecules import denoisers
+def denoiser_class_path(name: str) -> str:
+    module, class_name = DENOISER_CLASSES[name]
+    return f"domains.molecules.{module}.{class_name}"
 
-    class_name, kwargs = DENOISERS[name]
-    return getattr(denoisers, class_name)(**kwargs)
+
+def build_denoiser(name: str) -> torch.nn.Module:
+    import importlib
+
+    module, class_name = DENOISER_CLASSES[name]
+    return getattr(importlib.import_module(f"domains.molecules.{module}"), class_name)(**DENOISERS[name])
 
 
 def one_hot_inputs(fields: dict, device: str) -> dict:
@@ -52,15 +74,18 @@ def one_hot_inputs(fields: dict, device: str) -> dict:
 
 
 def rate(step, count: int, repeats: int, device: str) -> float:
+    """Molecules per second of ``step`` after one warm-up call: per CPU second of this process on the CPU (one
+    thread, so robust to other jobs' load), per wall second on CUDA."""
     step()  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    clock = time.perf_counter if device == "cuda" else time.process_time
+    start = clock()
     for _ in range(repeats):
         step()
     if device == "cuda":
         torch.cuda.synchronize()
-    return repeats * count / (time.perf_counter() - start)
+    return repeats * count / (clock() - start)
 
 
 def measure_denoiser(name: str, batch_size: int, repeats: int, device: str, threads: int) -> dict:
@@ -90,8 +115,11 @@ def measure_denoiser(name: str, batch_size: int, repeats: int, device: str, thre
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
             else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
     forward = rate(forward_step, batch_size, repeats, device)
+    atoms = context["node_mask"].sum(dim=1)
+    slots = batch_size * x_t["pos"].shape[1] * (x_t["pos"].shape[1] - 1)
     return {"name": name, "params": sum(p.numel() for p in net.parameters()), "train": train, "forward": forward,
-            "peak_mib": peak, "max_atoms": x_t["pos"].shape[1]}
+            "peak_mib": peak, "max_atoms": x_t["pos"].shape[1], "mean_atoms": atoms.float().mean().item(),
+            "pair_fill": (atoms * (atoms - 1)).sum().item() / slots, "cpu_seconds": time.process_time()}
 
 
 def _child(queue, *args) -> None:
@@ -99,18 +127,25 @@ def _child(queue, *args) -> None:
 
 
 def denoisers(args: argparse.Namespace) -> None:
-    print(f"device={args.device} threads={args.threads} batch={args.batch_size}")
-    print("| denoiser | parameters | training mol/s | forward mol/s | peak MiB (one training step) |")
-    print("|---|---|---|---|---|")
+    unit = "mol/s" if args.device == "cuda" else "mol per CPU s"
+    print(f"device={args.device} threads={args.threads} repeats={args.repeats}")
+    print(f"| batch | max atoms | real pairs / dense pair slots | denoiser | parameters | training {unit} | "
+          f"forward {unit} | peak MiB (training step) |")
+    print("|---|---|---|---|---|---|---|---|")
     context = multiprocessing.get_context("spawn")  # a fresh process per denoiser: a clean peak RSS
-    for name in DENOISERS:
-        queue = context.Queue()
-        process = context.Process(target=_child, args=(queue, name, args.batch_size, args.repeats, args.device,
-                                                       args.threads))
-        process.start()
-        row = queue.get()
-        process.join()
-        print(f"| {name} | {row['params']:,} | {row['train']:.1f} | {row['forward']:.1f} | {row['peak_mib']:.0f} |")
+    total = 0.0
+    for batch_size in args.batch_size:
+        for name in args.denoisers:
+            queue = context.Queue()
+            process = context.Process(target=_child, args=(queue, name, batch_size, args.repeats, args.device,
+                                                           args.threads))
+            process.start()
+            row = queue.get()
+            process.join()
+            total += row["cpu_seconds"]
+            print(f"| {batch_size} | {row['max_atoms']} | {100 * row['pair_fill']:.0f}% | {name} | {row['params']:,} | "
+                  f"{row['train']:.1f} | {row['forward']:.1f} | {row['peak_mib']:.0f} |", flush=True)
+    print(f"CPU seconds of the measuring processes: {total:.0f}")
 
 
 def quality_row(data, samples, context) -> str:
@@ -150,33 +185,39 @@ def sampling(args: argparse.Namespace) -> None:
 
 
 def training(args: argparse.Namespace) -> None:
-    from sciddm.checkpoints import load_model
+    from sciddm.checkpoints import build_cli
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    module, data, _ = load_model(args.config)
+    overrides = []
+    if args.network is not None:
+        overrides = [f"--model.init_args.network.class_path={denoiser_class_path(args.network)}"]
+        overrides += [f"--model.init_args.network.init_args.{k}={v}" for k, v in QUICK_WIDTHS[args.network].items()]
+    cli = build_cli(["--config", args.config, "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
+                     *overrides])
+    module, data = cli.model, cli.datamodule
     optimiser = module.configure_optimizers()
-    budgets = sorted(args.minutes)
-    print(f"{args.config}: {args.num_samples} samples per row, {module.sampler.solver} "
-          f"{module.sampler.steps} steps, EMA weights")
-    print(f"| training minutes | steps | molecules seen | {QUALITY_HEADER} |")
+    budgets = sorted(args.steps)
+    parameters = sum(p.numel() for p in module.network.parameters())
+    print(f"{args.config}, network {type(module.network).__name__} ({parameters:,} parameters): "
+          f"{args.num_samples} samples per row, {module.sampler.solver} {module.sampler.steps} steps, EMA weights")
+    print(f"| steps | training CPU s | molecules seen | {QUALITY_HEADER} |")
     print("|---|---|---|" + "---|" * 5)
-    trained, steps, seen = 0.0, 0, 0
+    cpu, steps, seen = 0.0, 0, 0
     while budgets:
         for batch in data.train_dataloader():
-            start = time.perf_counter()
+            start = time.process_time()
             loss, _ = module.diffusion_loss(module.network, batch)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             module.ema.update_parameters(module.network)
-            trained += time.perf_counter() - start
+            cpu += time.process_time() - start
             steps += 1
             seen += len(batch[0]["pos"])
-            if trained >= 60 * budgets[0]:
+            if steps == budgets[0]:
                 samples, context, _ = module.sample_from(data, args.num_samples, seed=args.seed)
-                print(f"| {trained / 60:.1f} | {steps} | {seen} | {quality_row(data, samples, context)} |",
-                      flush=True)
+                print(f"| {steps} | {cpu:.0f} | {seen} | {quality_row(data, samples, context)} |", flush=True)
                 budgets.pop(0)
                 if not budgets:
                     break
@@ -226,7 +267,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     commands = parser.add_subparsers(dest="command", required=True)
     cost = commands.add_parser("denoisers")
-    cost.add_argument("--batch-size", type=int, default=64)
+    cost.add_argument("--batch-size", type=int, nargs="+", default=[64, 128])
+    cost.add_argument("--denoisers", nargs="+", choices=sorted(DENOISERS), default=list(DENOISERS))
     cost.add_argument("--repeats", type=int, default=3)
     cost.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     speed = commands.add_parser("sampling")
@@ -238,7 +280,9 @@ def main() -> None:
     speed.add_argument("--ancestral-steps", type=int, default=500)
     curve = commands.add_parser("training")
     curve.add_argument("--config", default="configs/molecules/qm9_quick.yaml")
-    curve.add_argument("--minutes", type=float, nargs="+", default=[1.0, 2.0, 4.0, 6.0])
+    curve.add_argument("--steps", type=int, nargs="+", default=[300, 600, 1200])
+    curve.add_argument("--network", choices=sorted(QUICK_WIDTHS), default=None,
+                       help="replace the config's network (same width and depth; vector features for EQGAT and e3nn)")
     curve.add_argument("--num-samples", type=int, default=200)
     design = commands.add_parser("guided")
     design.add_argument("--config", required=True)
