@@ -5,8 +5,8 @@ Loss per batch (nnU-Net's default, Isensee et al. 2021): ``CE(logits, y) + dice_
 batch (``p`` the softmax, ``y`` the one-hot labels; a class absent from both counts 1). Batches are the
 :class:`~domains.medseg.data.MedSegDataModule`'s (``mask`` field decoded back to labels), so the baseline sees
 exactly the data, batch size and augmentation of the diffusion model; with the same Trainer ``max_steps`` the two
-have the same budget of optimiser steps. An EMA of the weights (as in :class:`sciddm.DiffusionModule`) is used for
-validation and prediction.
+have the same budget of optimiser steps. An EMA of the weights, with the same warm-up of the decay as
+:class:`sciddm.DiffusionModule` (:mod:`sciddm.lightning.ema`), is used for validation and prediction.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from domains.medseg.transforms import decode_mask
+from sciddm.lightning.ema import exponential_moving_average
 
 
 def soft_dice(probabilities: Tensor, labels: Tensor) -> Tensor:
@@ -33,12 +33,12 @@ class SupervisedSegmentationModule(pl.LightningModule):
     """Trains ``network`` (image -> logits [B, K, *spatial]) on MedSegDataModule batches; see the module docstring."""
 
     def __init__(self, network: nn.Module, mask_variant: str = "continuous", lr: float = 1e-3,
-                 weight_decay: float = 0.0, dice_weight: float = 1.0, ema_decay: float | None = 0.99):
+                 weight_decay: float = 0.0, dice_weight: float = 1.0, ema_decay: float | None = 0.99,
+                 ema_warmup: bool = True):
         super().__init__()
         self.network, self.mask_variant = network, mask_variant
         self.lr, self.weight_decay, self.dice_weight = lr, weight_decay, dice_weight
-        self.ema = (AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
-                    if ema_decay else None)
+        self.ema = exponential_moving_average(network, ema_decay, ema_warmup) if ema_decay else None
 
     @property
     def prediction_network(self) -> nn.Module:

@@ -42,3 +42,12 @@ def test_probabilities_are_a_softmax_over_classes():
     module = SupervisedSegmentationModule(SegmentationUNet(base_channels=8, channel_mults=(1, 2)))
     p = module.probabilities(torch.randn(2, 1, 12, 10))
     assert p.shape == (2, 2, 12, 10) and torch.allclose(p.sum(1), torch.ones(2, 12, 10))
+
+
+def test_ema_has_the_warm_up_of_the_diffusion_module():
+    network = torch.nn.Linear(1, 1, bias=False)
+    module = SupervisedSegmentationModule(network, ema_decay=0.99)
+    for value in (1.0, 12.0):  # the first update copies; the second has decay min(0.99, (1 + 1) / (10 + 1))
+        network.weight.data.fill_(value)
+        module.ema.update_parameters(network)
+    assert module.prediction_network.weight.item() == pytest.approx(2 / 11 * 1.0 + 9 / 11 * 12.0)
