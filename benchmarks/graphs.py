@@ -12,16 +12,29 @@ config's sampler (its step count and NFE are reported) and writes them with a pi
 Every row uses the same split (seeded by ``--seed``). MMD^2 keys are ``{statistic}_mmd2_{protocol}``
 (protocols in domains/graphs/mmd.py): GDSS reports the ``emd`` protocol on Community-small and Grid, DiGress /
 DeFoG the ``tv`` protocol and V.U.N. on Planar and SBM.
+
+Evaluation noise (``--noise-study``): the test split of Community-small holds 20 graphs, so one sampling seed
+says little. For each method (a fresh draw of the generator itself, i.e. the noise floor; the two baselines;
+each ``--checkpoint NAME=CONFIG,CKPT`` at each of ``--sampling-steps``) and each of ``--sampling-seeds``, it
+draws |test| graphs and scores them against the test split, and draws ``--fresh`` graphs and scores them against
+``--fresh`` new graphs of the generator (seed 10_000, never trained on); it prints mean and standard deviation
+over the seeds.
+
+    python benchmarks/graphs.py --dataset community_small --noise-study --sampling-seeds 0 1 2 3 4 --fresh 200
+        --checkpoint ours=RUN/config.yaml,RUN/checkpoints/last.ckpt --sampling-steps 100 500
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 
+from domains.graphs import generators
 from domains.graphs.baselines import ErdosRenyiBaseline, SBMBaseline
 from domains.graphs.datasets import load_dataset
 from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
@@ -37,8 +50,13 @@ PUBLISHED = {
     "planar": {"DiGress": {"vun": 0.75}, "DeFoG": {"vun": 0.995}},
     "sbm": {"DiGress": {"vun": 0.74}, "DeFoG": {"vun": 0.90}},
 }
+# The generator of each synthetic set with a seed argument (fresh draws for the noise study).
+GENERATORS = {"community_small": generators.community_small, "planar": generators.planar, "sbm": generators.sbm}
+FRESH_REFERENCE_SEED = 10_000
+NOISE_COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral_mmd2_emd", "degree_mmd2_tv",
+                 "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "nspdk_mmd2", "validity"]
 COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral_mmd2_emd", "degree_mmd2_tv",
-           "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "mean_ratio", "validity", "vun"]
+           "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "nspdk_mmd2", "mean_ratio", "validity", "vun"]
 
 
 def fit_and_sample(dataset: str, seed: int, output: Path, overrides: list[str]) -> tuple[list[nx.Graph], dict]:
@@ -84,6 +102,53 @@ def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output
     return out
 
 
+def checkpoint_sampler(config: str, ckpt: str, steps: int):
+    """``draw(num_graphs, seed)`` sampling a trained checkpoint with ``steps`` sampling steps."""
+    from sciddm.checkpoints import load_model
+
+    module, datamodule, _ = load_model(config, ckpt)
+    datamodule.setup()
+    sampler = dataclasses.replace(module.sampler, steps=steps)
+
+    def draw(num_graphs: int, seed: int) -> list[nx.Graph]:
+        samples, context, _ = module.sample_from(datamodule, num_graphs, seed=seed, sampler=sampler)
+        return datamodule.sample_graphs(samples, context)
+
+    return draw
+
+
+def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[str, tuple[str, str]],
+                steps: list[int]) -> dict[str, dict]:
+    """Mean and standard deviation over sampling ``seeds`` of every metric, against the test split and against
+    ``fresh`` new generator graphs (see the module docstring). Returns ``{method: {reference: {metric: [values]}}}``."""
+    splits = load_dataset(dataset)
+    generator = GENERATORS[dataset]
+    validity = DATASET_VALIDITY.get(dataset, "connected")
+    references = {"test": splits.test, "fresh": generator(num_graphs=fresh, seed=FRESH_REFERENCE_SEED)}
+    draws = {"generator": lambda n, seed: generator(num_graphs=n, seed=1 + seed),
+             "Erdos-Renyi": ErdosRenyiBaseline().fit(splits.train).sample,
+             "SBM fit": SBMBaseline().fit(splits.train).sample}
+    for name, (config, ckpt) in checkpoints.items():
+        for k in steps:
+            draws[f"{name}, {k} sampling steps"] = checkpoint_sampler(config, ckpt, k)
+    out: dict[str, dict] = {}
+    for method, draw in draws.items():
+        cpu = time.process_time()
+        out[method] = {}
+        for reference, graphs in references.items():
+            runs = [graph_metrics(draw(len(graphs), seed), reference=graphs, validity=validity) for seed in seeds]
+            out[method][reference] = {c: [r[c] for r in runs] for c in NOISE_COLUMNS}
+        out[method]["cpu_seconds"] = time.process_time() - cpu
+        print_noise_row(method, out[method], flush=True)
+    return out
+
+
+def print_noise_row(method: str, result: dict, flush: bool = False) -> None:
+    for reference in ("test", "fresh"):
+        cells = [f"{np.mean(v):.4f} ± {np.std(v, ddof=1):.4f}" for v in result[reference].values()]
+        print(f"| {method} | {reference} | " + " | ".join(cells) + " |", flush=flush)
+
+
 def print_table(dataset: str, results: dict[str, dict]) -> None:
     print(f"\n## {dataset}\n")
     print("| method | " + " | ".join(COLUMNS) + " |")
@@ -107,7 +172,22 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write all numbers to this JSON file")
     parser.add_argument("--fit", action="store_true", help="train and sample our model (configs/graphs/*.yaml)")
     parser.add_argument("--output", type=Path, default=Path("runs/graphs_benchmark"))
+    parser.add_argument("--noise-study", action="store_true", help="mean +- std over sampling seeds (see above)")
+    parser.add_argument("--sampling-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--fresh", type=int, default=200, help="size of the fresh generator reference")
+    parser.add_argument("--checkpoint", nargs="*", default=[], help="NAME=CONFIG,CKPT of trained models")
+    parser.add_argument("--sampling-steps", type=int, nargs="+", default=[100])
     args, overrides = parser.parse_known_args()
+    if args.noise_study:
+        checkpoints = {name: tuple(paths.split(",", 1))
+                       for name, paths in (item.split("=", 1) for item in args.checkpoint)}
+        print("| method | reference | " + " | ".join(NOISE_COLUMNS) + " |")
+        print("|---" * (len(NOISE_COLUMNS) + 2) + "|")
+        study = {d: noise_study(d, args.sampling_seeds, args.fresh, checkpoints, args.sampling_steps)
+                 for d in args.dataset}
+        if args.json:
+            write_json(args.json, study)
+        return
     samples = dict(item.split("=", 1) for item in args.samples)
     everything = {}
     for dataset in args.dataset:

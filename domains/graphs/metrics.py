@@ -5,7 +5,8 @@ Keys (only those whose inputs were given appear):
 * ``num_graphs``, ``mean_nodes``, ``mean_edges``; ``uniqueness``; with a training set ``novelty``; with a
   validity rule ``validity`` and (with a training set) ``vun`` -- see :mod:`domains.graphs.validity`;
 * with a reference set, for each statistic in degree / clustering / orbit / spectral and protocol in emd / tv
-  (:mod:`domains.graphs.mmd`): ``{statistic}_mmd2_{protocol}``;
+  (:mod:`domains.graphs.mmd`): ``{statistic}_mmd2_{protocol}``; and (unless ``nspdk=False``) ``nspdk_mmd2``,
+  the NSPDK MMD^2 over node and edge types (:mod:`domains.graphs.nspdk`, GDSS's molecular metric);
 * with a reference and a training set, DeFoG's ratios (Qin et al. 2025, following Bergmeister et al. 2024):
   ``{statistic}_ratio = MMD^2_tv(generated, reference) / MMD^2_tv(train, reference)`` and ``mean_ratio``,
   their average over the four statistics (DeFoG also averages a wavelet statistic, which we do not compute);
@@ -26,6 +27,7 @@ import numpy as np
 
 from domains.graphs import datasets, molecular
 from domains.graphs.mmd import PROTOCOLS, STATISTICS, describe, mmd2_from_descriptors
+from domains.graphs.nspdk import nspdk_mmd2
 from domains.graphs.readers import read_graphs
 from domains.graphs.validity import validity_function, vun
 from sciddm.errors import ConfigError
@@ -72,7 +74,7 @@ def molecule_metrics(generated: list[nx.Graph], atoms: tuple[str, ...], train: l
 
 def graph_metrics(generated: list[nx.Graph], reference: list[nx.Graph] | None = None,
                   train: list[nx.Graph] | None = None, validity: str | None = None,
-                  atoms: tuple[str, ...] | None = None, fcd: bool = False) -> dict[str, Any]:
+                  atoms: tuple[str, ...] | None = None, fcd: bool = False, nspdk: bool = True) -> dict[str, Any]:
     """All metrics for ``generated`` given whichever of reference, training set, validity rule and atom
     alphabet are available (see the module docstring for the keys)."""
     out: dict[str, Any] = {
@@ -83,6 +85,8 @@ def graph_metrics(generated: list[nx.Graph], reference: list[nx.Graph] | None = 
     out |= vun(generated, train, None if validity is None else validity_function(validity))
     if reference is not None:
         out |= mmd_metrics(generated, reference, train)
+        if nspdk:
+            out["nspdk_mmd2"] = nspdk_mmd2(generated, reference)
     if atoms is not None:
         out |= molecule_metrics(generated, atoms, train, reference, fcd)
     return out
@@ -95,9 +99,10 @@ def evaluate_file(path: Path, reference: Path | None = None, **options: Any) -> 
     :mod:`domains.graphs.datasets`: its test split is the reference unless ``reference`` is given, its
     training split the training set unless ``train`` is given, its validity rule and atom alphabet apply;
     ``seed`` selects the generated instance, default 0); ``validity`` (planar, sbm, connected, tree);
-    ``atoms`` (comma-separated element symbols, e.g. ``C,N,O,F``); ``fcd`` (bool); ``max_nodes``.
+    ``atoms`` (comma-separated element symbols, e.g. ``C,N,O,F``); ``fcd`` (bool); ``nspdk`` (bool, default
+    true); ``max_nodes``.
     """
-    known = {"train", "dataset", "seed", "validity", "atoms", "fcd", "max_nodes"}
+    known = {"train", "dataset", "seed", "validity", "atoms", "fcd", "nspdk", "max_nodes"}
     unknown = set(options) - known
     if unknown:
         raise ConfigError(f"unknown graph evaluation option(s) {sorted(unknown)}; choose from {sorted(known)}")
@@ -113,4 +118,5 @@ def evaluate_file(path: Path, reference: Path | None = None, **options: Any) -> 
         train = splits.train if train is None else train
         validity = validity or DATASET_VALIDITY.get(options["dataset"])
         atoms = atoms or splits.atoms
-    return graph_metrics(generated, ref, train, validity, atoms, bool(options.get("fcd", False)))
+    return graph_metrics(generated, ref, train, validity, atoms, bool(options.get("fcd", False)),
+                         bool(options.get("nspdk", True)))

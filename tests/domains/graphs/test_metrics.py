@@ -17,21 +17,23 @@ def test_reference_against_itself_gives_zero_mmd_and_train_copy_has_no_novelty(t
     for stat in ("degree", "clustering", "orbit", "spectral"):
         for protocol in ("emd", "tv"):
             assert out[f"{stat}_mmd2_{protocol}"] == pytest.approx(0.0, abs=1e-12)
+    assert out["nspdk_mmd2"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_ratio_is_one_when_samples_are_the_training_set():
     train = generators.planar(num_graphs=10, seed=1)
     test = generators.planar(num_graphs=10, seed=2)
-    out = graph_metrics(train, reference=test, train=train, validity="planar")
+    out = graph_metrics(train, reference=test, train=train, validity="planar", nspdk=False)
     assert out["mean_ratio"] == pytest.approx(1.0)
     assert out["validity"] == 1.0 and out["novelty"] == 0.0
 
 
 def test_dataset_option_uses_its_test_split_train_split_and_validity(tmp_path):
     write_graphs(tmp_path / "er.g6", generators.erdos_renyi([64] * 5, p=0.09, seed=0))
-    out = evaluate_file(tmp_path / "er.g6", dataset="planar")
+    out = evaluate_file(tmp_path / "er.g6", dataset="planar", nspdk=False)
     assert out["validity"] == 0.0 and out["novelty"] == 1.0
     assert out["degree_ratio"] > 10 and out["orbit_mmd2_tv"] > 0.5
+    assert "nspdk_mmd2" not in out
 
 
 def test_entry_point_is_registered(tmp_path):
