@@ -3,7 +3,7 @@
     python benchmarks/pointclouds.py speed [--clouds 100 --points 2048 --dense-clouds 20]
     python benchmarks/pointclouds.py emd [--pairs 4 --points 2048]
     python benchmarks/pointclouds.py baselines [--per-family 32 --points 2048] [--samples model=FILE.npy]
-    python benchmarks/pointclouds.py model --run RUN_DIR [--per-family 16 --long-per-family 8]
+    python benchmarks/pointclouds.py model --run RUN_DIR [--checkpoint CKPT --per-family 16 --long-per-family 8]
     python benchmarks/pointclouds.py completion --run RUN_DIR [--per-family 8 --known 128 --upsample-known 64]
     (add --json FILE to any of them; --out DIR for pictures)
 
@@ -19,7 +19,10 @@
   the references' class labels (``--per-family`` per family) at 50 NFE (``dpmpp_2m``, log-SNR grid), with
   classifier-free guidance w = 2 (2 calls per step), and on the first ``--long-per-family`` per family at
   50 NFE and 1000 NFE (``ddpm``, ancestral, uniform grid, as PVD), next to the Gaussian-fit and jitter
-  baselines fitted on the run's training split. Writes ``samples_50nfe.png`` to ``--out``.
+  baselines fitted on the run's training split. A shape-latent run (``shape_context``) draws its latents from
+  the prior fitted on its training split (no guidance rows: the latent carries the class). Beside the set
+  metrics: each row's mean largest radius before renormalisation and its directed Chamfer distance to the
+  nearest reference (``score_rows``). Writes ``samples_50nfe.png`` to ``--out``.
 * completion: the first ``--per-family`` references per family, cut by a random half-space to ``--known``
   points (completion) or thinned to ``--upsample-known`` random points (upsampling), completed to the full
   point count by replacement at 50 NFE (unconditional: null label; and with the true label), against two
@@ -158,10 +161,10 @@ def baselines(per_family: int, points: int, extra: dict[str, Path]) -> dict:
     return results
 
 
-def load_run(run: Path):
-    """The module (EMA weights of the newest checkpoint) and data module of a ``sciddm fit`` run directory."""
+def load_run(run: Path, checkpoint: Path | None = None):
+    """The module (EMA weights of ``checkpoint``, default the newest) and data module of a ``sciddm fit`` run."""
     config = next(run.rglob("config.yaml"))
-    checkpoint = max(run.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    checkpoint = checkpoint or max(run.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
     module, datamodule, _ = load_model(config, checkpoint)
     datamodule.setup()
     return module, datamodule, checkpoint
@@ -173,18 +176,26 @@ def per_family(clouds: np.ndarray, families: int, count: int) -> np.ndarray:
 
 
 def score_rows(rows: dict[str, np.ndarray], reference: np.ndarray, title: str) -> dict:
-    print(f"| {title} | 1-NNA-CD | COV-CD | MMD-CD |")
-    print("|---|---|---|---|")
+    """Set metrics of each row after unit-sphere normalisation, and two diagnostics of the raw samples: the mean
+    largest radius about the centroid (1 for the normalised training shapes: larger means stray points, which
+    the renormalisation turns into a shrunken shape) and the mean over samples of the smallest directed Chamfer
+    distance sample -> reference (points off every reference surface: residual noise)."""
+    print(f"| {title} | 1-NNA-CD | COV-CD | MMD-CD | raw radius | sample->ref CD |")
+    print("|---|---|---|---|---|---|")
     results = {}
     for name, samples in rows.items():
-        results[name] = set_metrics(normalize(samples, "unit_sphere"), reference)
+        centred = samples - samples.mean(axis=1, keepdims=True)
+        radius = float(np.linalg.norm(centred, axis=2).max(axis=1).mean())
+        precision = float(directed_chamfer(samples, reference).min(axis=1).mean())
+        results[name] = {**set_metrics(normalize(samples, "unit_sphere"), reference), "raw_radius": radius,
+                         "sample_to_reference_cd": precision}  # fmt: skip
         print(f"| {name} | {results[name]['one_nna_cd']:.3f} | {results[name]['cov_cd']:.3f} | "
-              f"{results[name]['mmd_cd']:.5f} |")  # fmt: skip
+              f"{results[name]['mmd_cd']:.5f} | {radius:.3f} | {precision:.5f} |")  # fmt: skip
     return results
 
 
-def model(run: Path, count: int, long_count: int, out: Path) -> dict:
-    module, datamodule, checkpoint = load_run(run)
+def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | None = None) -> dict:
+    module, datamodule, checkpoint = load_run(run, checkpoint)
     source = datamodule.source
     families, points = len(source.families), source.n_points
     train = datamodule.datasets["train"].points.double().numpy()
@@ -282,6 +293,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=["speed", "emd", "baselines", "model", "completion"])
     parser.add_argument("--run", type=Path, help="a sciddm fit run directory (model, completion)")
+    parser.add_argument("--checkpoint", type=Path, help="model: a checkpoint of --run (default: the newest)")
     parser.add_argument("--completion-run", type=Path, help="a conditional completion run (completion)")
     parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE (0: none)")
     parser.add_argument("--known", type=int, default=128, help="known points of a completion input")
@@ -302,7 +314,7 @@ def main() -> None:
     elif args.task == "baselines":
         result = baselines(args.per_family, args.points, dict(item.split("=", 1) for item in args.samples))
     elif args.task == "model":
-        result = model(args.run, args.per_family, args.long_per_family, args.out)
+        result = model(args.run, args.per_family, args.long_per_family, args.out, args.checkpoint)
     else:
         result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out,
                             args.completion_run)  # fmt: skip

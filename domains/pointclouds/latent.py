@@ -22,6 +22,8 @@ pooling and get a zero output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -131,25 +133,29 @@ class LatentPrior:
 
 
 class LatentSampling:
-    """Network wrapper for sampling a :class:`LatentPointDenoiser`: fits the :class:`LatentPrior` on the
+    """Network wrapper for sampling a :class:`LatentPointDenoiser` (or a call wrapper around one that exposes it
+    as ``.network``): fits the :class:`LatentPrior` on the
     network's encodings of ``train_points`` [M, N, 3] (``train_labels`` [M] or None), draws one latent per cloud
     at the first call (labels from ``context["label"]``, else the pooled Gaussian; generator seeded by ``seed``)
     and passes the same latents to every call."""
 
-    def __init__(self, network: LatentPointDenoiser, train_points: Tensor, train_labels: Tensor | None,
+    def __init__(self, network: Callable, train_points: Tensor, train_labels: Tensor | None,
                  train_mask: Tensor | None = None, seed: int = 0):  # fmt: skip
-        if not isinstance(network, LatentPointDenoiser):
+        denoiser = network
+        while not isinstance(denoiser, LatentPointDenoiser) and hasattr(denoiser, "network"):
+            denoiser = denoiser.network  # call wrappers (e.g. the core's NFE counter) expose what they wrap
+        if not isinstance(denoiser, LatentPointDenoiser):
             raise ConfigError(f"LatentSampling wraps a LatentPointDenoiser, got {type(network).__name__}")
-        self.network, self.seed = network, seed
-        parameter = next(network.parameters())
+        self.network, self.field, self.seed = network, denoiser.field, seed
+        parameter = next(denoiser.parameters())
         with torch.no_grad():
-            latents = network.encode(train_points.to(parameter), None if train_mask is None else train_mask.to(
+            latents = denoiser.encode(train_points.to(parameter), None if train_mask is None else train_mask.to(
                 parameter.device)).cpu()  # fmt: skip
-        self.prior = LatentPrior(latents, train_labels, network.latent_noise**2)
+        self.prior = LatentPrior(latents, train_labels, denoiser.latent_noise**2)
         self.latents: Tensor | None = None
 
     def __call__(self, inputs: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
-        points = inputs[self.network.field]
+        points = inputs[self.field]
         if self.latents is None:
             labels = context.get("label", torch.full((len(points),), -1, dtype=torch.long))
             generator = torch.Generator().manual_seed(self.seed)

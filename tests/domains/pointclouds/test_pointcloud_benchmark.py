@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.pointclouds import completion, model
 from sciddm.cli import main
@@ -27,3 +28,22 @@ def test_model_and_completion_tasks_on_a_tiny_run(tmp_path):
     assert len(result["completion"]) == 5 and len(result["upsampling"]) == 4
     assert all(row["cd"] >= 0 and row["emd"] >= 0 for task in result.values() for row in task.values())
     assert (tmp_path / "out" / "completion.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_model_task_on_a_tiny_shape_latent_run(tmp_path):
+    config = yaml.safe_load((CONFIG.parent / "latent_procedural.yaml").read_text())
+    config["trainer"]["callbacks"][0]["init_args"]["every_n_train_steps"] = 2  # the config saves every 500 steps
+    (tmp_path / "latent.yaml").write_text(yaml.safe_dump(config))
+    run = tmp_path / "run"
+    tiny = ["--data.init_args.source.init_args.count_per_family", "4", "--data.init_args.source.init_args.n_points",
+            "32", "--data.init_args.batch_size", "4", "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1",
+            "--trainer.val_check_interval", "2", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    assert main(["fit", "--config", str(tmp_path / "latent.yaml"), *tiny, "--trainer.default_root_dir", str(run)]) == 0
+    checkpoint = next(run.rglob("*.ckpt"))
+    scores = model(run, count=2, long_count=1, out=tmp_path / "out", checkpoint=checkpoint)
+    assert [t["nfe"] for t in scores["timing"].values()] == [50, 1000]  # no guidance rows for a latent model
+    assert len(scores["full"]) == 4 and len(scores["small"]) == 5
+    true_draw = scores["full"]["true distribution (fresh draw)"]
+    assert true_draw["raw_radius"] == pytest.approx(1.0)  # unit-sphere shapes: largest radius exactly 1
+    assert all(row["sample_to_reference_cd"] >= 0 for row in scores["full"].values())

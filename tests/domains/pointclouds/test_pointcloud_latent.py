@@ -6,6 +6,7 @@ import torch
 from domains.pointclouds.data import PointCloudDataModule, ProceduralShapes
 from domains.pointclouds.latent import LatentPointDenoiser, LatentPrior, LatentSampling
 from sciddm.errors import ConfigError
+from sciddm.sampling import CountingNetwork
 
 
 def small_network() -> LatentPointDenoiser:
@@ -76,6 +77,11 @@ def test_latent_sampling_draws_once_per_run_and_is_seeded():
     assert torch.equal(calls[2], calls[0])
     with pytest.raises(ConfigError, match="guidance"):
         wrapper({"points": torch.randn(8, 8, 3)}, torch.full((8,), 0.5), {})
+    counter = CountingNetwork(network)  # the core wraps the network before the wrapper sees it
+    LatentSampling(counter, train, labels, seed=3)(inputs, torch.full((4,), 0.9), context)
+    assert counter.calls == 1 and torch.equal(calls[3], calls[0])
+    with pytest.raises(ConfigError, match="LatentPointDenoiser"):
+        LatentSampling(CountingNetwork(torch.nn.Linear(3, 3)), train, labels)
 
 
 def test_data_module_with_shape_context_samples_through_the_latent_prior():
