@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -73,12 +74,12 @@ def baseline_for(config: str, module, mask_variant: str) -> SupervisedSegmentati
                                         ema_decay=model_args.get("ema_decay", 0.999))
 
 
-def fit(model, datamodule, steps: int) -> float:
-    """Train and return the wall time in seconds."""
+def fit(model, datamodule, steps: int) -> dict[str, float]:
+    """Train; return the wall and CPU (this process) seconds."""
     pl.seed_everything(0, verbose=False)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     make_trainer(steps).fit(model, datamodule=datamodule)
-    return time.perf_counter() - start
+    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
 
 
 def held_out(datamodule) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +119,8 @@ def score(labels: np.ndarray, uncertainty: np.ndarray, reference: np.ndarray, sp
     return out
 
 
-def run_dataset(name: str, steps: int, ensemble: int, solvers: list[str], output: Path) -> dict:
+def run_dataset(name: str, steps: int, ensemble: int, solvers: list[str], nfes: list[int] | None,
+                output: Path) -> dict:
     module, datamodule, _ = load_model(CONFIGS[name])
     datamodule.setup()
     baseline = baseline_for(CONFIGS[name], module, datamodule.hparams.mask_variant)
@@ -134,39 +136,41 @@ def run_dataset(name: str, steps: int, ensemble: int, solvers: list[str], output
     option = "categorical_solver" if module.network.categorical else "solver"
     if module.network.categorical:  # the continuous solvers do not apply: use the config's categorical one
         solvers = [module.sampler.categorical_solver]
-    for solver in solvers:
+    default_steps, shown = module.sampler.steps, ""
+    for solver, sampling_steps in product(solvers, sorted({*(nfes or []), default_steps})):
         start = time.perf_counter()
-        draw = EnsembleSampler(module, ensemble=ensemble, sampler=Sampler(**{**vars(module.sampler), option: solver}),
-                               seed=0)
+        sampler = Sampler(**{**vars(module.sampler), option: solver, "steps": sampling_steps})
+        draw = EnsembleSampler(module, ensemble=ensemble, sampler=sampler, seed=0)
         stacked = predict_image(image, draw, walk)
         members = stacked.reshape(ensemble, -1, *stacked.shape[1:]).astype(np.float64)
-        sample_seconds[solver] = time.perf_counter() - start
-        for fusion in FUSIONS:
-            fused[f"{solver} {fusion}"] = fuse_members(members, fusion)
-            rows[f"diffusion {solver} K={ensemble} {fusion}"] = score(
-                fused[f"{solver} {fusion}"].labels, fused[f"{solver} {fusion}"].uncertainty, reference, spacing,
+        key = f"{solver} {draw.nfe} NFE"
+        sample_seconds[key] = time.perf_counter() - start
+        shown = shown or (f"{key} mean" if sampling_steps == default_steps else "")
+        for fusion in FUSIONS if sampling_steps == default_steps else ("mean",):
+            fused[f"{key} {fusion}"] = fuse_members(members, fusion)
+            rows[f"diffusion {key} K={ensemble} {fusion}"] = score(
+                fused[f"{key} {fusion}"].labels, fused[f"{key} {fusion}"].uncertainty, reference, spacing,
                 independent)
         single = fuse_members(members[:1], "mean")
-        rows[f"diffusion {solver} K=1"] = score(single.labels, single.uncertainty, reference, spacing, independent)
+        rows[f"diffusion {key} K=1"] = score(single.labels, single.uncertainty, reference, spacing, independent)
     probabilities = predict_image(image, baseline.probabilities, walk)
     unet_labels, unet_uncertainty = probabilities.argmax(0), predictive_entropy(probabilities)
     rows["unet"] = score(unet_labels, unet_uncertainty, reference, spacing, independent)
 
-    shown = fused[f"{solvers[0]} mean"]
-    write_overlay(output / f"overlay_{name}.png", image, reference, shown.labels, shown.uncertainty,
-                  axis=SLICE_AXIS, title=f"{name}: diffusion ({solvers[0]}) K={ensemble} mean fusion")
-    return {"rows": rows, "train_seconds": times, "sample_seconds": sample_seconds, "nfe_per_draw": draw.nfe,
-            "steps": steps, "ensemble": ensemble, "test_shape": list(reference.shape), "spacing_mm": list(spacing)}
+    write_overlay(output / f"overlay_{name}.png", image, reference, fused[shown].labels, fused[shown].uncertainty,
+                  axis=SLICE_AXIS, title=f"{name}: diffusion ({shown}) K={ensemble}")
+    return {"rows": rows, "train_seconds": times, "sample_seconds": sample_seconds, "steps": steps,
+            "ensemble": ensemble, "test_shape": list(reference.shape), "spacing_mm": list(spacing)}
 
 
 def print_tables(name: str, result: dict) -> None:
     rows = result["rows"]
     columns = [c for c in ("volume_dice", "slice_dice", "pooled_dice", "volume_hd95_mm", "slice_hd95_mm",
                            "auroc_all", "auroc_band", "error_rate") if c in next(iter(rows.values()))]
-    train = ", ".join(f"{k} {v:.0f}" for k, v in result["train_seconds"].items())
+    train = ", ".join(f"{k} {v['cpu']:.0f} CPU / {v['wall']:.0f} wall" for k, v in result["train_seconds"].items())
     sample = ", ".join(f"{k} {v:.0f}" for k, v in result["sample_seconds"].items())
     print(f"\n### {name} (test {result['test_shape']} at {result['spacing_mm']} mm; {result['steps']} steps; "
-          f"training s: {train}; sampling s: {sample}; NFE per draw {result['nfe_per_draw']})\n")
+          f"training s: {train}; sampling wall s: {sample})\n")
     print("| model | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for model, metrics in rows.items():
@@ -185,12 +189,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ensemble", type=int, default=5)
     parser.add_argument("--solvers", nargs="+", default=["ddim", "ddpm"],
                         help="samplers to compare (ddim: deterministic, ddpm: stochastic ancestral)")
+    parser.add_argument("--nfe", nargs="+", type=int, default=None,
+                        help="sampling steps per draw to compare besides the config's; all fusions are scored at the "
+                             "config's steps, mean fusion and K=1 at the others")
     parser.add_argument("--output", type=Path, default=Path("runs/medseg_benchmark"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     results = {}
     for name in args.datasets:
-        results[name] = run_dataset(name, args.steps, args.ensemble, args.solvers, args.output)
+        results[name] = run_dataset(name, args.steps, args.ensemble, args.solvers, args.nfe, args.output)
         print_tables(name, results[name])
         write_json(args.output / "results.json", results)
 

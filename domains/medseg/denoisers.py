@@ -5,6 +5,11 @@
 concatenated along channels (the conditioning of MedSegDiff, Wu et al. 2023, and of the 3D PET/CT model that
 concatenates modalities and noise) and passed through a time-conditioned UNet.
 
+The condition encoder (convolution, GroupNorm, SiLU, convolution) normalises its features over each image, which
+takes away the absolute intensity that tissue classes are told apart by (after the z-score of the volume); with
+``raw_image=True`` (default) the image itself is concatenated too, so the backbone's stem sees what the plain
+UNet's stem sees.
+
 * Continuous variant (``categorical=False``): ``x_t["mask"]`` is [B, M, *spatial] (M = ``mask_channels``:
   1 for a binary mask, K for an analog one-hot); the output has the same shape.
 * Categorical variant (``categorical=True``, for :class:`sciddm.categorical_fields.CategoricalField`):
@@ -42,15 +47,17 @@ class ConditionalSegmentationUNet(nn.Module):
     def __init__(self, spatial_dims: int = 2, image_channels: int = 1, mask_channels: int = 1,
                  categorical: bool = False, base_channels: int = 16, channel_mults: tuple[int, ...] = (1, 2, 2),
                  blocks_per_level: int = 1, time_dim: int = 128, condition_channels: int = 16, groups: int = 8,
-                 field: str = "mask", condition: str = "image", categorical_states: int | None = None):
+                 field: str = "mask", condition: str = "image", categorical_states: int | None = None,
+                 raw_image: bool = True):
         super().__init__()
-        self.categorical, self.field, self.condition = categorical, field, condition
+        self.categorical, self.field, self.condition, self.raw_image = categorical, field, condition, raw_image
         self.spatial_dims, self.image_channels, self.mask_channels = spatial_dims, image_channels, mask_channels
         self.time_embedding = SinusoidalTimeEmbedding(time_dim)
         self.encoder = ConditionEncoder(spatial_dims, image_channels, condition_channels, groups)
         noisy_channels = categorical_states if categorical and categorical_states else mask_channels
-        self.unet = UNetBackbone(spatial_dims, noisy_channels + condition_channels, mask_channels, base_channels,
-                                 tuple(channel_mults), blocks_per_level, time_dim, groups)
+        in_channels = noisy_channels + condition_channels + (image_channels if raw_image else 0)
+        self.unet = UNetBackbone(spatial_dims, in_channels, mask_channels, base_channels, tuple(channel_mults),
+                                 blocks_per_level, time_dim, groups)
 
     @property
     def num_classes(self) -> int:
@@ -62,7 +69,8 @@ class ConditionalSegmentationUNet(nn.Module):
         mask = x_t[self.field]
         if self.categorical:  # [B, 1, *spatial, K] -> [B, K, *spatial]
             mask = mask.squeeze(1).movedim(-1, 1)
-        features = torch.cat([mask, self.encoder(context[self.condition])], dim=1)
+        image = context[self.condition]
+        features = torch.cat([mask, self.encoder(image)] + ([image] if self.raw_image else []), dim=1)
         out = self.unet(features, self.time_embedding(t))
         if self.categorical:
             out = out.movedim(1, -1).unsqueeze(1)

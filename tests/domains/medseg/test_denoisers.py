@@ -40,6 +40,18 @@ def test_output_depends_on_time_and_image_and_not_on_other_batch_members():
     assert torch.allclose(base[0], net(x, t, {"image": changed})["mask"][0], atol=1e-6)
 
 
+@pytest.mark.parametrize("raw_image", [True, False])
+def test_raw_image_reaches_the_backbone_past_the_condition_encoder(raw_image):
+    torch.manual_seed(0)
+    net = ConditionalSegmentationUNet(raw_image=raw_image, **SMALL).eval()
+    last = net.encoder.layers[-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)  # the encoder now outputs 0 for every image
+    x, t = {"mask": torch.randn(1, 1, 8, 8)}, torch.tensor([0.5])
+    first, second = (net(x, t, {"image": torch.randn(1, 1, 8, 8)})["mask"] for _ in range(2))
+    assert torch.equal(first, second) != raw_image
+
+
 def test_internal_padding_equals_explicit_zero_padding():
     torch.manual_seed(0)
     backbone = UNetBackbone(2, 1, 1, base_channels=8, channel_mults=(1, 2, 2), groups=4).eval()
