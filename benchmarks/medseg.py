@@ -5,16 +5,17 @@
 For each dataset (``mni_wm``: white matter from the MNI152 T1 at 2 mm, axial slices, held-out slab of the
 template split by region; ``synthetic``: binary shapes, held-out images split by sample; ``synthetic_categorical``:
 the same with the mask as a categorical field, uniform prior, ancestral sampler) both models are built from the
-dataset's config (``configs/medseg/mni_wm_2d.yaml``, ``synthetic_2d.yaml``, ``synthetic_2d_categorical.yaml``)
-and trained for the same number of optimiser steps (``--steps``) on the same batches (same data module, batch
-size, augmentation, seed, learning rate, EMA decay, UNet width), single-threaded (``torch.set_num_threads(1)``:
-the machine is shared), without validation. Then the held-out test split is segmented:
+dataset's config (``configs/medseg/mni_wm_2d.yaml``, ``synthetic_2d.yaml``, ``synthetic_2d_categorical.yaml``;
+or ``--config``, a variant of it, for one dataset) and trained for the same number of optimiser steps
+(``--steps``) on the same batches (same data module, batch size, augmentation, seed, learning rate, EMA decay and
+warm-up, UNet width), single-threaded (``torch.set_num_threads(1)``: the machine is shared), without validation.
+Then the held-out test split is segmented:
 
-* **diffusion**: K = ``--ensemble`` draws per slice with the config's 10-step grid (10 NFE per draw) and each of
-  ``--solvers`` (``ddim``: deterministic, the K draws differ only by their initial noise; ``ddpm``: ancestral,
+* **diffusion**: K = ``--ensemble`` draws per slice with the config's grid (10 steps = 10 NFE per draw) and each
+  of ``--solvers`` (``ddim``: deterministic, the K draws differ only by their initial noise; ``ddpm``: ancestral,
   fresh noise at every step; a categorical mask uses the config's categorical solver instead), fused by ``mean``
-  (the headline row), ``majority`` and ``staple``; ``K=1`` is the first draw alone. Uncertainty: normalised
-  predictive entropy of the fused probabilities.
+  (the headline row), ``majority`` and ``staple``; ``K=1`` is the first draw alone. ``--nfe`` adds other step
+  counts (mean fusion and K=1 only). Uncertainty: normalised predictive entropy of the fused probabilities.
 * **unet**: argmax of the softmax; uncertainty: normalised entropy of the softmax.
 
 Metrics (definitions in ``domains/medseg/metrics.py``), class 1 (white matter / shape), threshold 0.5:
@@ -64,14 +65,15 @@ def make_trainer(steps: int) -> pl.Trainer:
 
 
 def baseline_for(config: str, module, mask_variant: str) -> SupervisedSegmentationModule:
-    """A plain UNet with the diffusion denoiser's backbone sizes (from the config), learning rate and EMA decay."""
+    """A plain UNet with the diffusion denoiser's backbone sizes (from the config), learning rate and EMA."""
     model_args = yaml.safe_load(Path(config).read_text())["model"]["init_args"]
     sizes = model_args["network"]["init_args"]
     shared = {k: sizes[k] for k in ("spatial_dims", "image_channels", "base_channels", "channel_mults",
                                     "blocks_per_level") if k in sizes}
     network = SegmentationUNet(num_classes=module.network.num_classes, **shared)
     return SupervisedSegmentationModule(network, mask_variant=mask_variant, lr=module.lr,
-                                        ema_decay=model_args.get("ema_decay", 0.999))
+                                        ema_decay=model_args.get("ema_decay", 0.999),
+                                        ema_warmup=model_args.get("ema_warmup", True))
 
 
 def fit(model, datamodule, steps: int) -> dict[str, float]:
@@ -119,11 +121,11 @@ def score(labels: np.ndarray, uncertainty: np.ndarray, reference: np.ndarray, sp
     return out
 
 
-def run_dataset(name: str, steps: int, ensemble: int, solvers: list[str], nfes: list[int] | None,
+def run_dataset(name: str, config: str, steps: int, ensemble: int, solvers: list[str], nfes: list[int] | None,
                 output: Path) -> dict:
-    module, datamodule, _ = load_model(CONFIGS[name])
+    module, datamodule, _ = load_model(config)
     datamodule.setup()
-    baseline = baseline_for(CONFIGS[name], module, datamodule.hparams.mask_variant)
+    baseline = baseline_for(config, module, datamodule.hparams.mask_variant)
     times = {"diffusion": fit(module, datamodule, steps), "unet": fit(baseline, datamodule, steps)}
     image, reference = held_out(datamodule)
     spacing = datamodule.split_grids["test"][0].spacing
@@ -192,12 +194,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nfe", nargs="+", type=int, default=None,
                         help="sampling steps per draw to compare besides the config's; all fusions are scored at the "
                              "config's steps, mean fusion and K=1 at the others")
+    parser.add_argument("--config", default=None,
+                        help="a variant of the dataset's config (e.g. another field or network option) for both models")
     parser.add_argument("--output", type=Path, default=Path("runs/medseg_benchmark"))
     args = parser.parse_args(argv)
+    if args.config and len(args.datasets) != 1:
+        parser.error("--config replaces the config of one dataset: name exactly one in --datasets")
     torch.set_num_threads(1)
     results = {}
     for name in args.datasets:
-        results[name] = run_dataset(name, args.steps, args.ensemble, args.solvers, args.nfe, args.output)
+        results[name] = run_dataset(name, args.config or CONFIGS[name], args.steps, args.ensemble, args.solvers,
+                                    args.nfe, args.output)
         print_tables(name, results[name])
         write_json(args.output / "results.json", results)
 
