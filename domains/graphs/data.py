@@ -90,7 +90,8 @@ class GraphDataModule(DiffusionDataModule):
 
     Sampling side: :meth:`sample_template` draws each sample's node count from the training distribution;
     :meth:`evaluate_samples` scores samples against the test split (MMD^2 under both protocols, DeFoG ratios,
-    uniqueness, novelty, validity and V.U.N. with the training split; :func:`domains.graphs.metrics.graph_metrics`);
+    uniqueness, novelty, validity and V.U.N. with the training split, NSPDK MMD^2, and for molecular sets RDKit
+    validity, uniqueness and novelty; :func:`domains.graphs.metrics.graph_metrics`);
     :meth:`write_samples` saves ``{nodes, edges, node_mask}`` with ``torch.save`` (readable by
     :func:`domains.graphs.readers.read_graphs`); :meth:`render_samples` draws samples beside test graphs.
     """
@@ -103,6 +104,7 @@ class GraphDataModule(DiffusionDataModule):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         self.save_hyperparameters()
         self.splits: dict[str, list[nx.Graph]] = {}
+        self.atoms: tuple[str, ...] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -118,6 +120,7 @@ class GraphDataModule(DiffusionDataModule):
         else:
             loaded = load_dataset(hp.dataset, seed=hp.seed, limit=hp.limit)
             self.splits = {"train": loaded.train, "val": loaded.val, "test": loaded.test}
+            self.atoms = loaded.atoms
             sources = dict.fromkeys(self.splits, f"data set {hp.dataset}")
         for name, graphs in self.splits.items():
             for i, graph in enumerate(graphs):
@@ -179,7 +182,7 @@ class GraphDataModule(DiffusionDataModule):
         hp = self.hparams
         validity = hp.validity or (None if hp.train_file is not None else DATASET_VALIDITY.get(hp.dataset))
         return graph_metrics(self.sample_graphs(samples, context), reference=self.splits["test"],
-                             train=self.splits["train"], validity=validity, nspdk=hp.nspdk)
+                             train=self.splits["train"], validity=validity, atoms=self.atoms, nspdk=hp.nspdk)
 
     def write_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:
         """``torch.save`` of ``{"nodes", "edges", "node_mask"}`` (CPU tensors), written atomically."""
@@ -205,8 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_node_types", type=int, default=1)
     parser.add_argument("--num_edge_types", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args(argv)
-    node, edge = marginals(load_dataset(args.dataset, seed=args.seed).train, args.num_node_types,
+    node, edge = marginals(load_dataset(args.dataset, seed=args.seed, limit=args.limit).train, args.num_node_types,
                            args.num_edge_types)
     for name, values in (("nodes", node), ("edges", edge)):
         print(f"{name}: [{', '.join(f'{v:.6f}' for v in values.tolist())}]")

@@ -8,7 +8,7 @@ grid               :func:`generators.grid` (100)                      GDSS: 80 t
 planar             :func:`generators.planar` (200)                    SPECTRE: 128 / 32 / 40
 sbm                :func:`generators.sbm` (200)                       SPECTRE: 128 / 32 / 40
 atlas              networkx graph atlas, connected, 3-7 nodes (995)   random 80 / 10 / 10
-qm9                QM9 heavy-atom graphs from ``qm9pack`` SMILES       random 80 / 10 / 10
+qm9                QM9 heavy-atom graphs from ``qm9pack`` SMILES       random 80 / 10 / 10 (``limit``: random subset)
 moses              MOSES train / test SMILES from ``molsets``          MOSES train (last 10% = val) / test
 =================  =================================================  =========================================
 
@@ -104,8 +104,13 @@ def load_dataset(name: str, seed: int = 0, limit: int | None = None) -> GraphSpl
 
 
 def _qm9(seed: int, limit: int | None) -> GraphSplits:
+    """QM9, or with ``limit`` a seeded uniform subset of ``limit`` molecules (the file is ordered by size, so
+    its first rows would be only the smallest molecules), split 80 / 10 / 10."""
     atoms = molecular.QM9_ATOMS
-    splits = random_split(molecular.smiles_to_graphs(molecular.qm9_smiles(limit), atoms, "qm9pack"), seed)
+    smiles = molecular.qm9_smiles()
+    if limit is not None and limit < len(smiles):
+        smiles = [smiles[i] for i in np.sort(np.random.default_rng(seed).choice(len(smiles), limit, replace=False))]
+    splits = random_split(molecular.smiles_to_graphs(smiles, atoms, "qm9pack"), seed)
     return GraphSplits(splits.train, splits.val, splits.test, atoms)
 
 

@@ -14,7 +14,7 @@ from domains.graphs.readers import read_graphs, write_graphs
 from sciddm.checkpoints import load_model
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "graphs"
-CONFIG_NAMES = ("community_small", "planar", "sbm", "grid")
+CONFIG_NAMES = ("community_small", "planar", "sbm", "grid", "qm9", "moses")
 
 
 def test_template_node_counts_follow_the_training_distribution(tmp_path):
@@ -68,7 +68,7 @@ def test_config_marginals_and_sizes_match_its_data(name):
     data = config["data"]["init_args"]
     fields = config["model"]["init_args"]["fields"]
     network = config["model"]["init_args"]["network"]["init_args"]
-    train = load_dataset(data["dataset"], seed=data.get("seed", 0)).train
+    train = load_dataset(data["dataset"], seed=data.get("seed", 0), limit=data.get("limit")).train
     node, edge = marginals(train, data["num_node_types"], data["num_edge_types"])
     assert fields["nodes"]["init_args"]["marginal"] == pytest.approx(node.tolist(), abs=1e-6)
     assert fields["edges"]["init_args"]["marginal"] == pytest.approx(edge.tolist(), abs=1e-6)
