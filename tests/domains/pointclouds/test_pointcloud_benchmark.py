@@ -1,5 +1,6 @@
 """The benchmark's model and completion tasks run end to end on a tiny quickstart run (slow: a 1000-NFE sampling)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,17 @@ def test_model_and_completion_tasks_on_a_tiny_run(tmp_path):
 @pytest.mark.slow
 def test_model_task_on_a_tiny_shape_latent_run(tmp_path):
     config = yaml.safe_load((CONFIG.parent / "latent_procedural.yaml").read_text())
-    config["trainer"]["callbacks"][0]["init_args"]["every_n_train_steps"] = 2  # the config saves every 500 steps
+    config["trainer"]["callbacks"][0]["init_args"]["every_n_steps"] = 2  # the config saves every 500 steps
     (tmp_path / "latent.yaml").write_text(yaml.safe_dump(config))
     run = tmp_path / "run"
     tiny = ["--data.init_args.source.init_args.count_per_family", "4", "--data.init_args.source.init_args.n_points",
-            "32", "--data.init_args.batch_size", "4", "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1",
+            "32", "--data.init_args.batch_size", "4", "--trainer.max_steps", "4", "--trainer.limit_val_batches", "1",
             "--trainer.val_check_interval", "2", "--trainer.enable_progress_bar", "false"]  # fmt: skip
     assert main(["fit", "--config", str(tmp_path / "latent.yaml"), *tiny, "--trainer.default_root_dir", str(run)]) == 0
-    checkpoint = next(run.rglob("*.ckpt"))
+    directory = next(run.rglob("step=2.ckpt")).parent
+    cpu_seconds = json.loads((directory / "cpu_seconds.json").read_text())
+    assert list(cpu_seconds) == ["2", "4"] and 0 < cpu_seconds["2"] <= cpu_seconds["4"]
+    checkpoint = directory / "step=4.ckpt"
     scores = model(run, count=2, long_count=1, out=tmp_path / "out", checkpoint=checkpoint)
     assert [t["nfe"] for t in scores["timing"].values()] == [50, 1000]  # no guidance rows for a latent model
     assert len(scores["full"]) == 4 and len(scores["small"]) == 5
