@@ -98,11 +98,11 @@ def evaluate_file(path: Path, reference: Path | None = None, **options: Any) -> 
     Options: ``train`` (file of training graphs, for novelty, V.U.N. and ratios); ``dataset`` (a name from
     :mod:`domains.graphs.datasets`: its test split is the reference unless ``reference`` is given, its
     training split the training set unless ``train`` is given, its validity rule and atom alphabet apply;
-    ``seed`` selects the generated instance, default 0); ``validity`` (planar, sbm, connected, tree);
-    ``atoms`` (comma-separated element symbols, e.g. ``C,N,O,F``); ``fcd`` (bool); ``nspdk`` (bool, default
-    true); ``max_nodes``.
+    ``seed`` selects the generated instance, default 0; ``limit`` the molecular subset, as in the configs);
+    ``validity`` (planar, sbm, connected, tree); ``atoms`` (comma-separated element symbols, e.g. ``C,N,O,F``);
+    ``fcd`` (bool); ``nspdk`` (bool, default true); ``max_nodes``.
     """
-    known = {"train", "dataset", "seed", "validity", "atoms", "fcd", "nspdk", "max_nodes"}
+    known = {"train", "dataset", "seed", "limit", "validity", "atoms", "fcd", "nspdk", "max_nodes"}
     unknown = set(options) - known
     if unknown:
         raise ConfigError(f"unknown graph evaluation option(s) {sorted(unknown)}; choose from {sorted(known)}")
@@ -113,7 +113,9 @@ def evaluate_file(path: Path, reference: Path | None = None, **options: Any) -> 
     validity = options.get("validity")
     atoms = tuple(options["atoms"].split(",")) if options.get("atoms") else None
     if options.get("dataset") is not None:
-        splits = datasets.load_dataset(options["dataset"], seed=int(options.get("seed", 0)))
+        limit = options.get("limit")
+        splits = datasets.load_dataset(options["dataset"], seed=int(options.get("seed", 0)),
+                                       limit=None if limit is None else int(limit))
         ref = splits.test if ref is None else ref
         train = splits.train if train is None else train
         validity = validity or DATASET_VALIDITY.get(options["dataset"])

@@ -108,6 +108,7 @@ STATISTICS: dict[str, Statistic] = {
     "spectral": Statistic(spectral_histogram, True, {"emd": (emd_distance, 1.0), "tv": (tv_distance, 1.0)}),
 }
 PROTOCOLS = ("emd", "tv")
+BLOCK_ELEMENTS = 4_000_000
 
 
 def describe(graphs: list[nx.Graph], statistic: str) -> list[np.ndarray]:
@@ -125,7 +126,11 @@ def mmd2_from_descriptors(x: list[np.ndarray], y: list[np.ndarray], statistic: s
     distance, sigma = stat.kernels[protocol]
 
     def mean_kernel(p: np.ndarray, q: np.ndarray) -> float:
-        return float(np.exp(-distance(p, q) ** 2 / (2 * sigma**2)).mean())
+        # rows of p in blocks, so the [rows, len(q), length] temporaries stay near 32 MB for large sets
+        block = max(1, BLOCK_ELEMENTS // max(len(q) * length, 1))
+        total = sum(float(np.exp(-distance(p[i:i + block], q) ** 2 / (2 * sigma**2)).sum())
+                    for i in range(0, len(p), block))
+        return total / (len(p) * len(q))
 
     return mean_kernel(a, a) + mean_kernel(b, b) - 2 * mean_kernel(a, b)
 

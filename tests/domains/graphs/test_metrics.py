@@ -1,7 +1,7 @@
 import networkx as nx
 import pytest
 
-from domains.graphs import generators, molecular
+from domains.graphs import datasets, generators, molecular
 from domains.graphs.metrics import evaluate_file, graph_metrics
 from domains.graphs.readers import write_graphs
 from sciddm.errors import ConfigError, DataError
@@ -67,3 +67,11 @@ def test_statistic_with_zero_train_vs_test_mmd_has_no_ratio():
     assert "clustering_ratio" not in out and out["clustering_mmd2_tv"] == 0.0
     ratios = [out[f"{s}_ratio"] for s in ("degree", "orbit", "spectral")]
     assert out["mean_ratio"] == pytest.approx(sum(ratios) / 3)
+
+
+def test_molecular_dataset_option_with_limit_scores_its_own_test_split(tmp_path):
+    test = datasets.load_dataset("qm9", limit=200).test
+    write_graphs(tmp_path / "test.pt", test)
+    out = evaluate_file(tmp_path / "test.pt", dataset="qm9", limit=200)
+    assert out["mol_validity"] == 1.0 and out["num_graphs"] == 20
+    assert out["degree_mmd2_tv"] == pytest.approx(0.0, abs=1e-12) and out["nspdk_mmd2"] == pytest.approx(0.0, abs=1e-12)
