@@ -31,7 +31,8 @@ def context(generator: torch.Generator) -> dict[str, torch.Tensor]:
 def test_with_a_zero_network_the_estimate_is_guess_plus_half_the_residual_when_noise_equals_sigma_data():
     """``s = sigma / alpha = sd`` gives ``c_skip = 1/2``: ``x0_hat = g + (x_t / alpha - g) / 2``."""
     schedule, sigma_data = VPCosine(), 0.3
-    t = schedule.t_from_log_snr(torch.full((SHAPE[0],), -2 * math.log(sigma_data))).float()  # alpha^2 / sigma^2 = 1 / sd^2
+    # alpha^2 / sigma^2 = 1 / sd^2
+    t = schedule.t_from_log_snr(torch.full((SHAPE[0],), -2 * math.log(sigma_data))).float()
     wrapper = GuessPreconditionedDenoiser(unet(zero_output=True), schedule, sigma_data)
     generator = torch.Generator().manual_seed(1)
     given = context(generator)

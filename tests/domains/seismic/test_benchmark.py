@@ -1,0 +1,34 @@
+"""End-to-end run of benchmarks/seismic.py at a tiny budget (slow: trains two steps of the benchmark model)."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import seismic as benchmark
+from domains.seismic.baselines import linear_interpolation
+from domains.seismic.masks import random_traces, volume_mask
+from domains.seismic.metrics import snr_db
+from domains.seismic.synthetic import synthetic_volume
+
+
+@pytest.mark.slow
+def test_two_step_benchmark_scores_baselines_learning_curve_and_near_untrained_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["seismic.py", "--train_steps", "2", "--checkpoint_every", "1", "--volumes", "1",
+                                      "--steps", "2", "--ensemble", "2", "--out", str(tmp_path)])
+    benchmark.main()
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["training_steps"] == 2 and saved["training_cpu_seconds"] > 0
+    assert sorted(saved["learning_curve"]) == ["1", "2"]
+    random = saved["results"]["random 50%"]
+    volume = synthetic_volume(benchmark.TEST_SHAPE, benchmark.FIRST_TEST_SEED)
+    mask = random_traces(volume.shape[:2], 0.5, benchmark.FIRST_TEST_SEED)
+    missing = ~volume_mask(mask, volume.shape)
+    linear = snr_db(linear_interpolation(np.where(missing, 0, volume), mask), volume, missing)
+    assert random["linear interpolation"][0]["snr_db_missing"] == pytest.approx(linear, abs=1e-9)
+    # two warm-up steps barely move the zero-initialised output layer: the one-step estimate is the interpolation
+    assert random["(d) network one-step estimate"][0]["snr_db_missing"] == pytest.approx(linear, abs=0.05)
+    assert saved["learning_curve"]["2"] == pytest.approx(linear, abs=0.05)
+    assert random["(a') replacement, mean of 2"][0]["nfe"] == 2 * (2 + 1)
+    assert (tmp_path / "checkpoints" / "step=2.ckpt").exists() and (tmp_path / "slices_random.png").exists()
