@@ -1,5 +1,5 @@
 """E(3)-equivariant denoisers for molecules, fully connected within each molecule: dense and masked, or
-sparse over a :class:`sparse.MoleculeGraph` (:class:`SparseEGNNDenoiser`).
+sparse over a :class:`sparse.MoleculeGraph` (:class:`SparseEGNNDenoiser`, :class:`SparseEQGATDenoiser`).
 
 Contract (see the project's architecture notes): ``forward(x_t, t, context) -> dict`` with
 ``x_t = {"pos": [B, N, 3], "atom_types": [B, N, Ka], "charges": [B, N, Kc], "bonds": [B, N, N, Kb]}``
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.utils import softmax
 
 from domains.molecules.layers import InputEmbedding, OutputHeads, distances, mlp, pair_mask, symmetrise
 from domains.molecules.sparse import MoleculeGraph
@@ -157,16 +158,39 @@ class EquivariantAttentionLayer(nn.Module):
         vector_messages = unit[..., None] * g[..., None, :] + k[..., None, :] * v[:, None]
         v = v + (alpha[..., None] * vector_messages).sum(dim=2)
         e = e + symmetrise(de)
-        ds, gate = self.node_model(torch.cat([s, (v.pow(2).sum(dim=2) + 1e-8).sqrt()], dim=-1)).split(
+        s, v, x = self.node_update(s, v, x)
+        return s, v, e, x
+
+    def node_update(self, s: Tensor, v: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The per-atom gated update and position move, for any leading shape (v [..., 3, V])."""
+        ds, gate = self.node_model(torch.cat([s, (v.pow(2).sum(dim=-2) + 1e-8).sqrt()], dim=-1)).split(
             [s.shape[-1], v.shape[-1]], dim=-1)
-        s = s + ds
-        v = v * torch.sigmoid(gate)[:, :, None, :]
-        x = x + self.position(v).squeeze(-1)
+        v = v * torch.sigmoid(gate)[..., None, :]
+        return s + ds, v, x + self.position(v).squeeze(-1)
+
+
+class SparseEquivariantAttentionLayer(EquivariantAttentionLayer):
+    """:class:`EquivariantAttentionLayer` over the edges of a :class:`MoleculeGraph` (same parameters, same
+    function): s [M, H], v [M, 3, V], e [E, edge], x [M, 3]; the attention softmax runs over the edges into each
+    receiver (:func:`torch_geometric.utils.softmax`) and the weighted sums are scatter sums."""
+
+    def forward(self, s: Tensor, v: Tensor, e: Tensor, x: Tensor, graph: MoleculeGraph):
+        rel, distance = graph.relative_positions(x)
+        features = torch.cat([s[graph.receiver], s[graph.sender], e, self.rbf(distance)], dim=-1)
+        logit, f, g, k, de = self.edge_model(features).split(self.sizes, dim=-1)
+        alpha = softmax(logit, graph.receiver, num_nodes=graph.num_atoms)
+        s = s + graph.sum_at_receiver(alpha * f)
+        vector_messages = (rel / distance)[..., None] * g[:, None, :] + k[:, None, :] * v[graph.sender]
+        v = v + graph.sum_at_receiver(alpha[..., None] * vector_messages)
+        e = e + graph.symmetrise(de)
+        s, v, x = self.node_update(s, v, x)
         return s, v, e, x
 
 
 class EQGATDenoiser(nn.Module):
     """Attention / vector-feature network in the EQGAT style (see :class:`EquivariantAttentionLayer`)."""
+
+    layer_type = EquivariantAttentionLayer
 
     def __init__(self, num_atom_types: int = 5, num_charges: int = 3, num_bond_types: int = 5,
                  hidden_dim: int = 128, vector_dim: int = 32, edge_dim: int = 32, time_dim: int = 64,
@@ -176,7 +200,7 @@ class EQGATDenoiser(nn.Module):
         self.vector_dim = vector_dim
         self.embed = InputEmbedding(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim, time_dim,
                                     condition_key)
-        self.layers = nn.ModuleList(EquivariantAttentionLayer(hidden_dim, vector_dim, edge_dim, num_rbf)
+        self.layers = nn.ModuleList(self.layer_type(hidden_dim, vector_dim, edge_dim, num_rbf)
                                     for _ in range(num_layers))
         self.heads = OutputHeads(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim,
                                  predict_displacement)
@@ -190,3 +214,19 @@ class EQGATDenoiser(nn.Module):
         for layer in self.layers:
             s, v, e, x = layer(s, v, e, x, pairs)
         return self.heads(s, e, x, x_t["pos"], node_mask)
+
+
+class SparseEQGATDenoiser(EQGATDenoiser):
+    """:class:`EQGATDenoiser` with sparse message passing (:class:`SparseEquivariantAttentionLayer`), converting
+    at the boundary like :class:`SparseEGNNDenoiser`; same parameters, same function up to float rounding."""
+
+    layer_type = SparseEquivariantAttentionLayer
+
+    def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
+        graph = MoleculeGraph.from_mask(context["node_mask"])
+        s, e = self.embed.sparse(x_t, t, context, graph)
+        x = graph.atoms(x_t["pos"])
+        v = x.new_zeros(graph.num_atoms, 3, self.vector_dim)
+        for layer in self.layers:
+            s, v, e, x = layer(s, v, e, x, graph)
+        return self.heads.sparse(s, e, x, x_t["pos"], graph)

@@ -95,6 +95,10 @@ class MoleculeGraph:
         rel = x[self.receiver] - x[self.sender]
         return rel, (rel.pow(2).sum(dim=-1, keepdim=True) + eps).sqrt()
 
+    def sum_at_receiver(self, messages: Tensor) -> Tensor:
+        """sum_j m_ij per atom [M, ...]."""
+        return scatter(messages, self.receiver, dim=0, dim_size=self.num_atoms, reduce="sum")
+
     def mean_at_receiver(self, messages: Tensor) -> Tensor:
         """(1 / deg i) sum_j m_ij per atom [M, ...]; 0 for an atom without neighbours (a one-atom molecule)."""
         return scatter(messages, self.receiver, dim=0, dim_size=self.num_atoms, reduce="mean")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser, SparseEGNNDenoiser
+from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser, SparseEGNNDenoiser, SparseEQGATDenoiser
 from domains.molecules.layers import masked_mean
 from domains.molecules.tensor_product import TensorProductDenoiser
 
@@ -14,6 +14,8 @@ NETWORKS = {
                                         num_layers=3, **kw),
     "egnn_sparse": lambda **kw: SparseEGNNDenoiser(**SIZES, hidden_dim=32, edge_dim=8, time_dim=16, num_layers=3,
                                                    **kw),
+    "eqgat_sparse": lambda **kw: SparseEQGATDenoiser(**SIZES, hidden_dim=32, vector_dim=8, edge_dim=8, time_dim=16,
+                                                     num_layers=3, **kw),
     "tensor_product": lambda **kw: TensorProductDenoiser(**SIZES, hidden_dim=32, vector_dim=8, edge_dim=8,
                                                          time_dim=16, num_layers=3, **kw),
 }

@@ -1,11 +1,13 @@
-"""The sparse molecule graph (hand-counted cases) and the sparse EGNN against the dense one on the same weights."""
+"""The sparse molecule graph (hand-counted cases) and the sparse EGNN and EQGAT against the dense ones on the
+same weights."""
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from domains.molecules.batching import dense_batch, molecule_graph
-from domains.molecules.denoisers import EGNNDenoiser, SparseEGNNDenoiser
+from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser, SparseEGNNDenoiser, SparseEQGATDenoiser
 from domains.molecules.sparse import MoleculeGraph
 from tests.domains.molecules.test_denoisers import noisy_batch
 
@@ -39,16 +41,28 @@ def test_dense_sparse_round_trips_and_receiver_mean():
     # messages m_ij = value of the sender j: the mean at i is the mean over the other atoms of its molecule
     means = graph.mean_at_receiver(graph.atoms(atoms)[graph.sender])
     assert means.tolist() == [5.0, 1.0, 3.5, 3.0, 2.5]
+    assert graph.sum_at_receiver(graph.atoms(atoms)[graph.sender]).tolist() == [5.0, 1.0, 7.0, 6.0, 5.0]
     assert MoleculeGraph.from_mask(torch.tensor([[True, False]])).mean_at_receiver(torch.zeros(0, 2)).tolist() == [
         [0.0, 0.0]]
 
 
-def same_weights(**kwargs) -> tuple[EGNNDenoiser, SparseEGNNDenoiser]:
+PAIRS = {
+    "egnn": (EGNNDenoiser, SparseEGNNDenoiser, {}),
+    "eqgat": (EQGATDenoiser, SparseEQGATDenoiser, {"vector_dim": 8}),
+}
+
+
+@pytest.fixture(params=sorted(PAIRS))
+def pair(request):
+    return request.param
+
+
+def same_weights(name: str, **kwargs) -> tuple[nn.Module, nn.Module]:
+    dense_type, sparse_type, sizes = PAIRS[name]
+    kwargs = dict(num_atom_types=5, num_charges=3, num_bond_types=5, hidden_dim=32, edge_dim=8, time_dim=16,
+                  num_layers=3, **sizes, **kwargs)
     torch.manual_seed(0)
-    dense = EGNNDenoiser(num_atom_types=5, num_charges=3, num_bond_types=5, hidden_dim=32, edge_dim=8, time_dim=16,
-                         num_layers=3, **kwargs)
-    sparse = SparseEGNNDenoiser(num_atom_types=5, num_charges=3, num_bond_types=5, hidden_dim=32, edge_dim=8,
-                                time_dim=16, num_layers=3, **kwargs)
+    dense, sparse = dense_type(**kwargs), sparse_type(**kwargs)
     sparse.load_state_dict(dense.state_dict())
     return dense, sparse
 
@@ -64,16 +78,16 @@ def assert_same_outputs_and_gradients(dense, sparse, x_t, t, context):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"predict_displacement": True}, {"condition_key": "condition"}])
-def test_sparse_egnn_equals_dense_on_random_inputs(kwargs):
-    dense, sparse = same_weights(**kwargs)
+def test_sparse_equals_dense_on_random_inputs(pair, kwargs):
+    dense, sparse = same_weights(pair, **kwargs)
     x_t, t, context = noisy_batch(torch.Generator().manual_seed(5), real=(7, 5, 1, 3))
     context["condition"] = torch.tensor([0.5, float("nan"), -1.0, 2.0])
     assert_same_outputs_and_gradients(dense, sparse, x_t, t, context)
 
 
-def test_sparse_egnn_equals_dense_on_real_qm9_batch(qm9_test_table):
+def test_sparse_equals_dense_on_real_qm9_batch(pair, qm9_test_table):
     """A padded batch of real molecules with hydrogens (sizes differ, so most pair slots are padding)."""
-    dense, sparse = same_weights()
+    dense, sparse = same_weights(pair)
     fields, context = dense_batch([molecule_graph(qm9_test_table, i) for i in range(8)])
     x_t = {"pos": fields["pos"], "atom_types": F.one_hot(fields["atom_types"], 5).float(),
            "charges": F.one_hot(fields["charges"], 3).float(), "bonds": F.one_hot(fields["bonds"], 5).float()}
