@@ -9,9 +9,10 @@ clean estimate is the mean of the analog mask under them:
 * K channels: :math:`p = \mathrm{softmax}(l)`, :math:`\hat x_0 = 2p - 1`.
 
 Since the cross-entropy is a proper scoring rule, its minimiser is :math:`p = P(y \mid x_t, \text{image})`, so
-:math:`\hat x_0` is still the posterior mean :math:`E[x_0 \mid x_t]` that the few-step solvers need, exactly
-as for the squared-error x0 loss; at the highest noise level (:math:`\alpha = 0`) the network sees only the
-image, and the task and loss are those of the plain supervised UNet (:mod:`domains.medseg.baseline`).
+with ``dice_weight=0`` the optimal :math:`\hat x_0` is the posterior mean :math:`E[x_0 \mid x_t]` that the
+few-step solvers need, exactly as for the squared-error x0 loss (the soft Dice term trades some of that
+calibration for overlap, as in the baseline). At the highest noise level (:math:`\alpha = 0`) :math:`x_t` is
+pure noise, so the task and loss are those of the plain supervised UNet (:mod:`domains.medseg.baseline`).
 
 Loss of a batch (per sample ``i``, as the core's :class:`~sciddm.fields.Field` contract asks):
 :math:`\ell_i = \mathrm{CE}_i + w_D (1 - \mathrm{softDice}) + w_{x_0}\,\mathrm{mean}(\hat x_0 - x_0)^2_i`, with
