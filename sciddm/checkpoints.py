@@ -77,8 +77,9 @@ def load_model(config: str | Path, ckpt_path: str | Path | None = None
     """Python API: rebuild ``(module, datamodule, trainer)`` from a config and optionally load weights."""
     if not Path(config).is_file():
         raise DataError(config, "config file not found")
-    cli = build_cli(["--config", str(config), "--trainer.logger", "false",
-                     "--trainer.enable_checkpointing", "false"])
+    # Checkpointing stays as the config has it (a run's saved config may list ModelCheckpoint callbacks, which
+    # enable_checkpointing=False would reject); sampling through this trainer never saves one.
+    cli = build_cli(["--config", str(config), "--trainer.logger", "false"])
     if ckpt_path is not None:
         load_weights(cli.model, ckpt_path)
     return cli.model, cli.datamodule, cli.trainer
