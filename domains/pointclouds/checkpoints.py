@@ -4,8 +4,8 @@
 ``LOG_DIR/checkpoints/step=K.ckpt`` every ``every_n_steps`` optimiser steps and records ``{"K": cpu_seconds}`` in
 ``LOG_DIR/checkpoints/cpu_seconds.json``, where ``cpu_seconds`` is :func:`time.process_time` of the training
 process (all its threads, start-up included). One training run then yields a model at every budget, and the
-benchmark compares models at equal measured CPU time. It is not a ``ModelCheckpoint``, so a run's saved config
-also rebuilds under trainers that disable checkpointing (``sciddm.checkpoints.load_model``).
+benchmark compares models at equal measured CPU time (a ``ModelCheckpoint`` saves the models but not the CPU
+time spent to reach each one).
 """
 
 from __future__ import annotations
