@@ -3,11 +3,11 @@
     python benchmarks/molecules.py denoisers [--batch-size 64 128] [--repeats 3] [--device cpu|cuda]
     python benchmarks/molecules.py sampling --config CONFIG --ckpt_path CKPT [--num-samples 200]
     python benchmarks/molecules.py training [--config configs/molecules/qm9_quick.yaml] [--steps 300 600 1200]
-        [--network egnn|egnn_sparse|eqgat|tensor_product]
+        [--network egnn|egnn_sparse|eqgat|eqgat_sparse|tensor_product]
     python benchmarks/molecules.py guided --config CONFIG --ckpt_path CKPT [--num-samples 50] [--n 4]
 
-* ``denoisers``: training (forward + backward) and forward molecules/s of the dense EGNN, the sparse EGNN
-  (same weights, messages over a torch-geometric edge_index), EQGAT and the e3nn tensor-product network at
+* ``denoisers``: training (forward + backward) and forward molecules/s of the dense and sparse EGNN and EQGAT
+  (the sparse ones: same weights, messages over a torch-geometric edge_index) and the e3nn network at
   matched parameter count (about 0.82M each) on real QM9 batches with hydrogens, with the fraction of the dense
   layout's pair slots that hold real atom pairs; peak memory of one training step (CUDA: peak allocated; CPU:
   growth of the process's peak resident set during the steps, measured in a fresh child process per run).
@@ -39,17 +39,20 @@ DENOISER_CLASSES = {
     "egnn": ("denoisers", "EGNNDenoiser"),
     "egnn_sparse": ("denoisers", "SparseEGNNDenoiser"),
     "eqgat": ("denoisers", "EQGATDenoiser"),
+    "eqgat_sparse": ("denoisers", "SparseEQGATDenoiser"),
     "tensor_product": ("tensor_product", "TensorProductDenoiser"),
 }
-DENOISERS = {  # matched parameter counts: 824,019 (both EGNNs: the same weights), 811,747 and 819,125
+DENOISERS = {  # matched parameter counts: 824,019 (EGNNs), 811,747 (EQGATs) and 819,125
     "egnn": {"hidden_dim": 128, "edge_dim": 32, "num_layers": 6},
     "egnn_sparse": {"hidden_dim": 128, "edge_dim": 32, "num_layers": 6},
     "eqgat": {"hidden_dim": 136, "vector_dim": 32, "edge_dim": 32, "num_layers": 6},
+    "eqgat_sparse": {"hidden_dim": 136, "vector_dim": 32, "edge_dim": 32, "num_layers": 6},
     "tensor_product": {"hidden_dim": 132, "vector_dim": 32, "edge_dim": 32, "num_layers": 6},
 }
 QUICK_WIDTHS = {  # replacing qm9_quick.yaml's EGNN (4 layers, hidden 64, edges 16: 145,200 parameters)
     "egnn": {}, "egnn_sparse": {},
     "eqgat": {"hidden_dim": 68, "vector_dim": 16},  # 145,848 parameters
+    "eqgat_sparse": {"hidden_dim": 68, "vector_dim": 16},
     "tensor_product": {"hidden_dim": 66, "vector_dim": 16},  # 146,404 parameters
 }
 
@@ -204,8 +207,9 @@ def training(args: argparse.Namespace) -> None:
     print(f"| steps | training CPU s | molecules seen | {QUALITY_HEADER} |")
     print("|---|---|---|" + "---|" * 5)
     cpu, steps, seen = 0.0, 0, 0
+    loader = data.train_dataloader()  # one loader: its seeded generator reshuffles every epoch, as in fit
     while budgets:
-        for batch in data.train_dataloader():
+        for batch in loader:
             start = time.process_time()
             loss, _ = module.diffusion_loss(module.network, batch)
             optimiser.zero_grad()
