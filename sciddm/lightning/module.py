@@ -85,13 +85,19 @@ class DiffusionModule(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         """Before fitting, count the class frequencies of ``marginal: data`` fields over the training loader."""
+        trainer = self._trainer
+        if stage == "fit" and trainer is not None and trainer.datamodule is not None:
+            self.count_data_marginals(trainer.datamodule.train_dataloader)
+
+    def count_data_marginals(self, loader: Callable[[], Any]) -> None:
+        """Set the prior of every ``marginal: data`` field not restored from a checkpoint to its class frequencies
+        over the real tokens of ``loader()`` (each node pair once); ``loader`` is only called if one is needed."""
         pending = [name for name in self._data_marginal_fields()
                    if getattr(self, self._marginal_buffer(name)).sum() == 0]
-        trainer = self._trainer
-        if stage != "fit" or not pending or trainer is None or trainer.datamodule is None:
+        if not pending:
             return
         counts = {name: getattr(self, self._marginal_buffer(name)).clone() for name in pending}
-        for batch in trainer.datamodule.train_dataloader():
+        for batch in loader():
             x0, context = self.split_batch(batch)
             for name in pending:
                 counts[name] += self.fields[name].class_counts(x0[name], context).to(counts[name].device)

@@ -9,7 +9,6 @@ import yaml
 
 from domains.graphs.convert import to_data
 from domains.graphs.data import GraphDataModule, dense_batch, marginals
-from domains.graphs.datasets import load_dataset
 from domains.graphs.readers import read_graphs, write_graphs
 from sciddm.checkpoints import load_model
 
@@ -64,14 +63,20 @@ def _config(name: str) -> dict:
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_config_marginals_and_sizes_match_its_data(name):
+    """The configs take their priors from the data (marginal: data); the core's count over the training loader
+    equals DiGress's marginals of the training graphs (edge types over all pairs of distinct nodes)."""
     config = _config(name)
     data = config["data"]["init_args"]
     fields = config["model"]["init_args"]["fields"]
     network = config["model"]["init_args"]["network"]["init_args"]
-    train = load_dataset(data["dataset"], seed=data.get("seed", 0), limit=data.get("limit")).train
+    assert fields["nodes"]["init_args"]["marginal"] == fields["edges"]["init_args"]["marginal"] == "data"
+    module, datamodule, _ = load_model(CONFIGS / f"{name}.yaml")
+    datamodule.setup("fit")
+    module.count_data_marginals(datamodule.train_dataloader)
+    train = datamodule.splits["train"]
     node, edge = marginals(train, data["num_node_types"], data["num_edge_types"])
-    assert fields["nodes"]["init_args"]["marginal"] == pytest.approx(node.tolist(), abs=1e-6)
-    assert fields["edges"]["init_args"]["marginal"] == pytest.approx(edge.tolist(), abs=1e-6)
+    torch.testing.assert_close(module.fields["nodes"].path.pi, node)
+    torch.testing.assert_close(module.fields["edges"].path.pi, edge)
     assert fields["edges"]["init_args"]["symmetric"] is True
     assert network["num_node_types"] == data["num_node_types"] and network["num_edge_types"] == data["num_edge_types"]
     assert max(g.number_of_nodes() for g in train) <= data["max_nodes"]
@@ -96,6 +101,7 @@ def test_config_fields_sample_exactly_the_graph_an_exact_denoiser_predicts():
     module.ema = None
     module.network = PathOracle()
     datamodule.setup()
+    module.count_data_marginals(datamodule.train_dataloader)  # what fit does first (marginal: data)
     samples, context, nfe = module.sample_from(datamodule, 12, seed=3)
     assert nfe == module.sampler.steps
     for edges, mask in zip(samples["edges"], context["node_mask"], strict=True):
