@@ -19,11 +19,26 @@ import torch
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from sciddm.errors import ConfigError, TrainingError
+from sciddm.errors import ConfigError, TrainingError, choose
 from sciddm.fields import Context, Field
 from sciddm.lightning.ema import exponential_moving_average
 from sciddm.sampling import Sampler, sample_fields
 from sciddm.timesampling import sample_times
+
+LR_DECAYS = ("constant", "cosine")
+
+
+def learning_rate_factor(step: int, warmup_steps: int, total_steps: int | None = None) -> float:
+    r"""Multiplier of the base learning rate at optimiser step ``step`` (0-based).
+
+    Linear warm-up :math:`\min(1, (s+1)/W)`; with ``total_steps`` :math:`T` (cosine decay) it is multiplied by
+    :math:`\tfrac12(1+\cos(\pi p))`, :math:`p=\mathrm{clip}((s-W)/(T-W), 0, 1)`, reaching 0 at the last step.
+    """
+    factor = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    if total_steps is None:
+        return factor
+    progress = min(1.0, max(0.0, (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+    return factor * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class DiffusionModule(pl.LightningModule):
@@ -34,6 +49,7 @@ class DiffusionModule(pl.LightningModule):
         fields: the generated fields by name (keys must match the batch and the network outputs).
         time_sampling: ``uniform``, ``logit_normal`` or ``antithetic`` (see :mod:`sciddm.timesampling`).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up.
+        lr_decay: ``constant`` or ``cosine`` (to zero at the trainer's last step; :func:`learning_rate_factor`).
         time_mean, time_std: location and scale of ``logit_normal`` time sampling.
         ema_decay: EMA decay per optimiser step; ``None`` or 0 disables the EMA.
         ema_warmup: warm the decay up as min(ema_decay, (1 + n) / (10 + n)) (:mod:`sciddm.lightning.ema`).
@@ -45,7 +61,8 @@ class DiffusionModule(pl.LightningModule):
     def __init__(self, network: nn.Module, fields: dict[str, Field], time_sampling: str = "uniform",
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  ema_decay: float | None = 0.999, sampler: Sampler | None = None, val_num_samples: int = 0,
-                 seed: int = 0, time_mean: float = 0.0, time_std: float = 1.0, ema_warmup: bool = True):
+                 seed: int = 0, time_mean: float = 0.0, time_std: float = 1.0, ema_warmup: bool = True,
+                 lr_decay: str = "constant"):
         super().__init__()
         if not fields:
             raise ConfigError("DiffusionModule needs at least one field")
@@ -57,6 +74,8 @@ class DiffusionModule(pl.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.warmup_steps = warmup_steps
+        choose(lr_decay, dict.fromkeys(LR_DECAYS), "lr_decay")
+        self.lr_decay = lr_decay
         self.sampler = sampler or Sampler()
         self.val_num_samples = val_num_samples
         self.seed = seed
@@ -166,11 +185,16 @@ class DiffusionModule(pl.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        if self.warmup_steps <= 0:
+        if self.warmup_steps <= 0 and self.lr_decay == "constant":
             return optimizer
-        warmup = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / self.warmup_steps))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+        total = None
+        if self.lr_decay == "cosine":
+            total = self.trainer.estimated_stepping_batches
+            if not math.isfinite(total):
+                raise ConfigError("lr_decay 'cosine' needs a finite training length (trainer.max_steps or max_epochs)")
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: learning_rate_factor(step, self.warmup_steps, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
