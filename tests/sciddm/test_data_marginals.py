@@ -47,9 +47,12 @@ class PaddedGraphs(DiffusionDataModule):
 
     def split_loader(self, split: str, shuffle: bool):
         keys = list(self.data)
-        dataset = TensorDataset(*(self.data[k] for k in keys))
-        return self._loader(dataset, shuffle, lambda rows: dict(zip(keys, map(torch.stack, zip(*rows)),
-                                                                       strict=True)))
+
+        def collate(rows):
+            columns = zip(*rows, strict=True)
+            return {key: torch.stack(column) for key, column in zip(keys, columns, strict=True)}
+
+        return self._loader(TensorDataset(*(self.data[k] for k in keys)), shuffle, collate)
 
     def sample_template(self, num_samples, generator=None):
         raise NotImplementedError
