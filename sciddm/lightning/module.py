@@ -115,7 +115,7 @@ class DiffusionModule(pl.LightningModule):
                    if getattr(self, self._marginal_buffer(name)).sum() == 0]
         if not pending:
             return
-        counts = {name: getattr(self, self._marginal_buffer(name)).clone() for name in pending}
+        counts = {name: torch.zeros_like(getattr(self, self._marginal_buffer(name))) for name in pending}
         for batch in loader():
             x0, context = self.split_batch(batch)
             for name in pending:
