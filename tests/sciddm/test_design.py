@@ -14,7 +14,7 @@ import torch
 from sciddm.checkpoints import load_model
 from sciddm.cli import main
 from sciddm.rewards import FunctionReward
-from tests.sciddm.test_end_to_end import CONFIG, fit_args
+from tests.sciddm.toy_run import CONFIG
 
 SPEC = "tests.sciddm.test_design"
 
@@ -49,14 +49,6 @@ def first_residue_fraction() -> FunctionReward:
         return (p * mask).sum(-1) / mask.sum(-1)
 
     return FunctionReward(fraction, differentiable=True, name="first_residue")
-
-
-@pytest.fixture(scope="module")
-def toy_checkpoint(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("toy_guide")
-    assert main(fit_args(root, 4)) == 0
-    (ckpt,) = root.glob("lightning_logs/version_0/checkpoints/*.ckpt")
-    return ckpt
 
 
 def guide(ckpt, out, method, reward="first_coordinate", *extra, config=CONFIG, num_samples=12):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,38 +10,22 @@ import torch
 
 from sciddm.cli import main
 from sciddm.errors import TrainingError
-
-CONFIG = "configs/toy/quickstart.yaml"
-
-
-def fit_args(root: Path, steps: int) -> list[str]:
-    return ["fit", "--config", CONFIG, "--trainer.max_steps", str(steps), "--trainer.default_root_dir", str(root),
-            "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
-            "--data.init_args.train_size", "512", "--data.init_args.val_size", "256",
-            "--model.init_args.val_num_samples", "64"]
+from tests.sciddm.toy_run import CONFIG, fit_args
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("toy")
-    assert main(fit_args(root, 4)) == 0
-    (ckpt,) = root.glob("lightning_logs/version_0/checkpoints/*.ckpt")
-    return ckpt
-
-
-def test_resume_continues_from_checkpoint(trained, tmp_path):
-    assert main([*fit_args(tmp_path, 6), "--ckpt_path", str(trained)]) == 0
+def test_resume_continues_from_checkpoint(toy_checkpoint, tmp_path):
+    assert main([*fit_args(tmp_path, 6), "--ckpt_path", str(toy_checkpoint)]) == 0
     (resumed,) = tmp_path.glob("lightning_logs/version_0/checkpoints/*.ckpt")
     state = torch.load(resumed, map_location="cpu", weights_only=True)
     assert state["global_step"] == 6  # 4 steps restored + 2 new, not 6 from scratch
     assert "step=6" in resumed.name
 
 
-def test_sample_writes_samples_picture_metrics_and_is_reproducible(trained, tmp_path, capsys):
+def test_sample_writes_samples_picture_metrics_and_is_reproducible(toy_checkpoint, tmp_path, capsys):
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name / "samples.npy"
-        assert main(["sample", "--config", CONFIG, "--ckpt_path", str(trained), "--num_samples", "40",
+        assert main(["sample", "--config", CONFIG, "--ckpt_path", str(toy_checkpoint), "--num_samples", "40",
                      "--steps", "4", "--solver", "ddim", "--batch_size", "16", "--output", str(out)]) == 0
         runs.append(np.load(out))
         metrics = json.loads(out.with_suffix(".metrics.json").read_text())
@@ -61,9 +44,9 @@ def test_sample_writes_samples_picture_metrics_and_is_reproducible(trained, tmp_
     (["--steps", "0"], "steps must be an integer >= 1"),
     (["--grid", "cubic"], "unknown time grid 'cubic'"),
 ])
-def test_sample_bad_options(trained, tmp_path, capsys, args, message):
+def test_sample_bad_options(toy_checkpoint, tmp_path, capsys, args, message):
     out = tmp_path / "s.npy"
-    code = main(["sample", "--config", CONFIG, "--ckpt_path", str(trained), "--num_samples", "4",
+    code = main(["sample", "--config", CONFIG, "--ckpt_path", str(toy_checkpoint), "--num_samples", "4",
                  "--output", str(out), *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("error: ") and message in err[-1]
