@@ -22,13 +22,21 @@ over the seeds.
 
     python benchmarks/graphs.py --dataset community_small --noise-study --sampling-seeds 0 1 2 3 4 --fresh 200
         --checkpoint ours=RUN/config.yaml,RUN/checkpoints/last.ckpt --sampling-steps 100 500
+        [--time-distortion identity polydec] [--resample 1 2] [--no-baselines]
+
+Sampling settings of the checkpoints: every combination of ``--sampling-steps``, ``--time-distortion`` (DeFoG's
+re-spaced time grids, domains/graphs/sampling.py) and ``--resample`` (each step repeated with a forward
+re-noising in between, the core's RePaint option: NFE = resample x steps); ``--no-baselines`` skips the
+generator and baseline rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import networkx as nx
@@ -39,6 +47,7 @@ from domains.graphs.baselines import ErdosRenyiBaseline, SBMBaseline
 from domains.graphs.datasets import load_dataset
 from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
 from domains.graphs.readers import read_graphs
+from domains.graphs.sampling import TIME_DISTORTIONS, DistortedSampler
 from sciddm.io import write_json
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "graphs"
@@ -102,35 +111,45 @@ def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output
     return out
 
 
-def checkpoint_sampler(config: str, ckpt: str, steps: int):
-    """``draw(num_graphs, seed)`` sampling a trained checkpoint with ``steps`` sampling steps."""
+def checkpoint_samplers(config: str, ckpt: str, settings: list[tuple[int, str, int]]) -> dict[tuple, Callable]:
+    """For each ``(steps, time distortion, resample)`` setting, ``draw(num_graphs, seed)`` sampling a trained
+    checkpoint with that many sampling steps, DeFoG time distortion (domains/graphs/sampling.py) and RePaint-style
+    resampling ``r`` (each step taken ``r`` times with a forward re-noising in between; NFE = r x steps)."""
     from sciddm.checkpoints import load_model
 
     module, datamodule, _ = load_model(config, ckpt)
     datamodule.setup()
-    sampler = dataclasses.replace(module.sampler, steps=steps)
 
-    def draw(num_graphs: int, seed: int) -> list[nx.Graph]:
-        samples, context, _ = module.sample_from(datamodule, num_graphs, seed=seed, sampler=sampler)
-        return datamodule.sample_graphs(samples, context)
+    def sampler_draw(sampler: DistortedSampler) -> Callable[[int, int], list[nx.Graph]]:
+        def draw(num_graphs: int, seed: int) -> list[nx.Graph]:
+            samples, context, _ = module.sample_from(datamodule, num_graphs, seed=seed, sampler=sampler)
+            return datamodule.sample_graphs(samples, context)
 
-    return draw
+        return draw
+
+    base = dataclasses.asdict(module.sampler)
+    return {(steps, distortion, resample): sampler_draw(DistortedSampler(**base | {
+        "steps": steps, "time_distortion": distortion, "resample": resample}))
+        for steps, distortion, resample in settings}
 
 
 def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[str, tuple[str, str]],
-                steps: list[int]) -> dict[str, dict]:
+                settings: list[tuple[int, str, int]], baselines: bool = True) -> dict[str, dict]:
     """Mean and standard deviation over sampling ``seeds`` of every metric, against the test split and against
-    ``fresh`` new generator graphs (see the module docstring). Returns ``{method: {reference: {metric: [values]}}}``."""
+    ``fresh`` new generator graphs (see the module docstring), for the generator and the baselines (unless
+    ``baselines`` is False) and each checkpoint at each ``(steps, time distortion, resample)`` setting.
+    Returns ``{method: {reference: {metric: [values]}}}``."""
     splits = load_dataset(dataset)
     generator = GENERATORS[dataset]
     validity = DATASET_VALIDITY.get(dataset, "connected")
     references = {"test": splits.test, "fresh": generator(num_graphs=fresh, seed=FRESH_REFERENCE_SEED)}
     draws = {"generator": lambda n, seed: generator(num_graphs=n, seed=1 + seed),
              "Erdos-Renyi": ErdosRenyiBaseline().fit(splits.train).sample,
-             "SBM fit": SBMBaseline().fit(splits.train).sample}
+             "SBM fit": SBMBaseline().fit(splits.train).sample} if baselines else {}
     for name, (config, ckpt) in checkpoints.items():
-        for k in steps:
-            draws[f"{name}, {k} sampling steps"] = checkpoint_sampler(config, ckpt, k)
+        for (k, distortion, r), draw in checkpoint_samplers(config, ckpt, settings).items():
+            label = f"{name}, {k} sampling steps" + (f", {distortion}" if distortion != "identity" else "")
+            draws[label + (f", resample {r}" if r > 1 else "")] = draw
     out: dict[str, dict] = {}
     for method, draw in draws.items():
         cpu = time.process_time()
@@ -177,13 +196,18 @@ def main() -> None:
     parser.add_argument("--fresh", type=int, default=200, help="size of the fresh generator reference")
     parser.add_argument("--checkpoint", nargs="*", default=[], help="NAME=CONFIG,CKPT of trained models")
     parser.add_argument("--sampling-steps", type=int, nargs="+", default=[100])
+    parser.add_argument("--time-distortion", nargs="+", default=["identity"], choices=sorted(TIME_DISTORTIONS),
+                        help="DeFoG time distortions of the sampling grid (domains/graphs/sampling.py)")
+    parser.add_argument("--resample", type=int, nargs="+", default=[1], help="RePaint-style repeats of each step")
+    parser.add_argument("--no-baselines", action="store_true", help="noise study of the checkpoints only")
     args, overrides = parser.parse_known_args()
     if args.noise_study:
         checkpoints = {name: tuple(paths.split(",", 1))
                        for name, paths in (item.split("=", 1) for item in args.checkpoint)}
         print("| method | reference | " + " | ".join(NOISE_COLUMNS) + " |")
         print("|---" * (len(NOISE_COLUMNS) + 2) + "|")
-        study = {d: noise_study(d, args.sampling_seeds, args.fresh, checkpoints, args.sampling_steps)
+        settings = list(itertools.product(args.sampling_steps, args.time_distortion, args.resample))
+        study = {d: noise_study(d, args.sampling_seeds, args.fresh, checkpoints, settings, not args.no_baselines)
                  for d in args.dataset}
         if args.json:
             write_json(args.json, study)
