@@ -2,14 +2,19 @@
 
     python benchmarks/seismic.py [--config CONFIG] [--train_steps 1000] [--checkpoint_every 250] [--volumes 4]
                                  [--steps 10] [--ensemble 4] [--ckpt_path CKPT] [--out runs/seismic_benchmark]
+                                 [--init_ckpt CKPT] [--lr_decay constant|cosine] [--curve_only]
 
 Protocol (docs/seismic.md, "Benchmark"):
 
 * training: ``--config`` (default ``configs/seismic/random_traces.yaml``: residual diffusion around the linear
   interpolation, 3D UNet on 16x16x32 patches of 32^3 synthetic volumes, 50% random missing training traces) for
   ``--train_steps`` AdamW steps on one CPU thread, saving ``OUT/checkpoints/step=N.ckpt`` every
-  ``--checkpoint_every`` steps (``--ckpt_path`` skips training and loads a checkpoint written by an earlier run);
-* learning curve: SNR on the random mask of the one-step estimate (d) of every saved checkpoint;
+  ``--checkpoint_every`` steps (``--ckpt_path`` skips training and loads a checkpoint written by an earlier run;
+  ``--init_ckpt`` starts training from a checkpoint's weights with a fresh optimiser, e.g. a final anneal with
+  ``--lr_decay cosine``: learning rate decayed to zero at the last step);
+* learning curve: SNR on the random mask of the one-step estimate (d) of every saved checkpoint
+  (``OUT/checkpoints/step=N.ckpt``); ``--curve_only`` scores only these, writes ``OUT/learning_curve.json`` and
+  stops (to follow a training run written to ``OUT`` by another process);
 * test: ``--volumes`` held-out synthetic volumes 32x32x32 (seeds 1000, 1001, ..., default ``SyntheticConfig``,
   never seen in training, whose seeds come from ``default_rng([0, k])``), each with two masks: 50% random
   missing traces (``random_traces(seed = volume seed)``) and a contiguous gap of 4 crosslines in the middle;
@@ -61,16 +66,26 @@ MASKS: dict[str, Callable[[tuple[int, int], int], np.ndarray]] = {
 }
 
 
+def benchmark_cli(args: argparse.Namespace):
+    """The config's model, data and trainer for ``args.train_steps`` steps (no validation, logging or progress
+    bar; ``args.lr_decay`` overrides the config's learning-rate decay when given)."""
+    decay = [] if args.lr_decay is None else ["--model.init_args.lr_decay", args.lr_decay]
+    return build_cli(["--config", args.config, "--trainer.max_steps", str(args.train_steps),
+                      "--trainer.max_epochs", "-1", "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
+                      "--trainer.enable_checkpointing", "true", "--trainer.enable_progress_bar", "false",
+                      "--model.init_args.val_num_samples", "0", *decay])
+
+
 def trained_model(args: argparse.Namespace):
-    """Train ``args.config`` for ``args.train_steps`` optimiser steps, saving the weights every
-    ``args.checkpoint_every`` steps (or load ``args.ckpt_path``); return (module, datamodule, steps, CPU s)."""
-    cli = build_cli(["--config", args.config, "--trainer.max_steps", str(args.train_steps),
-                     "--trainer.max_epochs", "-1", "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
-                     "--trainer.enable_checkpointing", "true", "--trainer.enable_progress_bar", "false",
-                     "--model.init_args.val_num_samples", "0"])
+    """Train ``args.config`` for ``args.train_steps`` optimiser steps (from the weights of ``args.init_ckpt`` when
+    given, fresh optimiser), saving the weights every ``args.checkpoint_every`` steps (or load
+    ``args.ckpt_path``); return (module, datamodule, steps, CPU s)."""
+    cli = benchmark_cli(args)
     if args.ckpt_path is not None:
         steps = int(load_weights(cli.model, args.ckpt_path)["global_step"])
         return cli.model, cli.datamodule, steps, float("nan")
+    if args.init_ckpt is not None:
+        load_weights(cli.model, args.init_ckpt)
     cli.trainer.callbacks = [c for c in cli.trainer.callbacks if not isinstance(c, ModelCheckpoint)]
     cli.trainer.callbacks.append(ModelCheckpoint(args.out / "checkpoints", filename="{step}", save_top_k=-1,
                                                  every_n_train_steps=args.checkpoint_every))
@@ -80,6 +95,11 @@ def trained_model(args: argparse.Namespace):
     print(f"trained {cli.trainer.global_step} steps in {cpu:.0f} CPU s", flush=True)
     cli.trainer.save_checkpoint(args.out / "model.ckpt")
     return cli.model, cli.datamodule, cli.trainer.global_step, cpu
+
+
+def saved_checkpoints(out: Path) -> list[Path]:
+    """``OUT/checkpoints/step=N.ckpt`` in order of N."""
+    return sorted((out / "checkpoints").glob("step=*.ckpt"), key=lambda p: int(p.stem[5:]))
 
 
 def learning_curve(module, datamodule, checkpoints: list[Path], volumes: list[np.ndarray],
@@ -172,6 +192,11 @@ def main() -> None:
     parser.add_argument("--train_steps", type=int, default=1000, help="optimiser steps")
     parser.add_argument("--checkpoint_every", type=int, default=250, help="steps between saved checkpoints")
     parser.add_argument("--ckpt_path", default=None, help="skip training; load these weights")
+    parser.add_argument("--init_ckpt", default=None, help="train from these weights with a fresh optimiser")
+    parser.add_argument("--lr_decay", choices=["constant", "cosine"], default=None,
+                        help="override the config's learning-rate decay")
+    parser.add_argument("--curve_only", action="store_true",
+                        help="only score OUT/checkpoints/step=N.ckpt (one-step estimate, random mask)")
     parser.add_argument("--volumes", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--ensemble", type=int, default=4)
@@ -182,10 +207,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    module, datamodule, steps, cpu_seconds = trained_model(args)
     volumes = [synthetic_volume(TEST_SHAPE, FIRST_TEST_SEED + k) for k in range(args.volumes)]
-    checkpoints = sorted((args.out / "checkpoints").glob("step=*.ckpt"), key=lambda p: int(p.stem[5:]))
-    curve = learning_curve(module, datamodule, checkpoints, volumes, args)
+    if args.curve_only:
+        cli = benchmark_cli(args)
+        curve = learning_curve(cli.model, cli.datamodule, saved_checkpoints(args.out), volumes, args)
+        write_json(args.out / "learning_curve.json", {"config": args.config, "learning_curve": curve})
+        return
+    module, datamodule, steps, cpu_seconds = trained_model(args)
+    curve = learning_curve(module, datamodule, saved_checkpoints(args.out), volumes, args)
     load_weights(module, args.ckpt_path or args.out / "model.ckpt")
     methods = {**classical_methods(), **diffusion_methods(module, datamodule, args)}
     results = evaluate(methods, volumes, args.out)
@@ -193,7 +222,8 @@ def main() -> None:
     print(f"\ntraining steps: {steps} ({trained}), solver {module.sampler.solver}, {args.steps} steps\n")
     print(table(results))
     write_json(args.out / "results.json", {"config": args.config, "training_steps": steps,
-                                           "training_cpu_seconds": cpu_seconds, "steps": args.steps,
+                                           "training_cpu_seconds": cpu_seconds, "init_ckpt": args.init_ckpt,
+                                           "lr_decay": args.lr_decay, "steps": args.steps,
                                            "learning_curve": curve, "results": results})
 
 
