@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from sciddm.errors import ConfigError, choose
 from sciddm.paths.gaussian import GaussianPath
+from sciddm.self_conditioning import is_self_conditioned, refuse_self_conditioned, with_estimates
 from sciddm.solvers import time_grid
 from sciddm.solvers.base import Solver, scalar_coefficients
 from sciddm.solvers.cache import RowCache
@@ -136,15 +137,24 @@ class CountingNetwork:
         return self.network(inputs, t, context)
 
 
-def make_estimator(network: Network, fields: dict[str, Field], context: Context) -> Estimator:
-    """``estimate(state, t)``: one network call, turned into each field's clean-data estimate."""
+def make_estimator(network: Network, fields: dict[str, Field], context: Context,
+                   self_conditioning: bool = False) -> Estimator:
+    """``estimate(state, t)``: one network call, turned into each field's clean-data estimate.
+
+    With ``self_conditioning`` every call after the first also hands the network the previous call's estimates
+    (:mod:`sciddm.self_conditioning`).
+    """
+    previous: dict[str, Tensor] = {}
 
     def estimate(state: dict[str, Tensor], t: float) -> dict[str, Tensor]:
         reference = next(iter(state.values()))
         t_batch = torch.full((reference.shape[0],), t, device=reference.device)
         inputs = {name: field.network_input(state[name], t_batch) for name, field in fields.items()}
-        outputs = network(inputs, t_batch, context)
-        return {name: field.denoised(outputs[name], state[name], t) for name, field in fields.items()}
+        outputs = network(inputs, t_batch, with_estimates(context, previous) if previous else context)
+        estimates = {name: field.denoised(outputs[name], state[name], t) for name, field in fields.items()}
+        if self_conditioning:
+            previous.update({name: value.detach() for name, value in estimates.items()})
+        return estimates
 
     return estimate
 
@@ -169,8 +179,9 @@ def sample_fields(network: Network, fields: dict[str, Field], template: dict[str
         if guidance:
             raise ConfigError("the cached sampler reuses network outputs for unchanged samples and cannot be "
                               "combined with estimator guidance; use the 'ancestral' categorical solver")
+        refuse_self_conditioned(network, "the cached sampler (it reuses outputs of unchanged samples)")
         call = RowCache(call)  # e.g. the cached masked sampler: unchanged samples are not re-evaluated
-    estimate = make_estimator(call, fields, context)
+    estimate = make_estimator(call, fields, context, is_self_conditioned(network))
     for wrap in guidance:
         estimate = wrap(estimate)
     grid = sampler.grid_for(fields)

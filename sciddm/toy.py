@@ -28,6 +28,7 @@ from sciddm.errors import DataError
 from sciddm.io import atomic_path
 from sciddm.lightning.data import DiffusionDataModule
 from sciddm.nn import SinusoidalTimeEmbedding
+from sciddm.self_conditioning import previous_estimate
 
 
 class GaussianRing:
@@ -126,13 +127,20 @@ class ToyDataModule(DiffusionDataModule):
 
 
 class MLPDenoiser(nn.Module):
-    """An MLP denoiser for flat vectors: ``[x, time embedding] -> hidden^depth -> x``-shaped output."""
+    """An MLP denoiser for flat vectors: ``[x, time embedding] -> hidden^depth -> x``-shaped output.
 
-    def __init__(self, field: str = "x", dim: int = 2, hidden: int = 256, depth: int = 3, time_dim: int = 64):
+    With ``self_conditioning`` the previous clean estimate (zeros if none) is appended to the input
+    (:mod:`sciddm.self_conditioning`).
+    """
+
+    def __init__(self, field: str = "x", dim: int = 2, hidden: int = 256, depth: int = 3, time_dim: int = 64,
+                 self_conditioning: bool = False):
         super().__init__()
         self.field = field
+        self.self_conditioning = self_conditioning
         self.time = SinusoidalTimeEmbedding(time_dim)
-        layers: list[nn.Module] = [nn.Linear(dim + time_dim, hidden), nn.SiLU()]
+        inputs = dim * (2 if self_conditioning else 1) + time_dim
+        layers: list[nn.Module] = [nn.Linear(inputs, hidden), nn.SiLU()]
         for _ in range(depth - 1):
             layers += [nn.Linear(hidden, hidden), nn.SiLU()]
         layers.append(nn.Linear(hidden, dim))
@@ -140,6 +148,8 @@ class MLPDenoiser(nn.Module):
 
     def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
         x = x_t[self.field]
+        if self.self_conditioning:
+            x = torch.cat([x, previous_estimate(context, self.field, x)], dim=-1)
         return {self.field: self.mlp(torch.cat([x, self.time(t)], dim=-1))}
 
 

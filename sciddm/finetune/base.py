@@ -36,6 +36,7 @@ from sciddm.fields import Context, Field
 from sciddm.lightning.module import DiffusionModule
 from sciddm.rewards import Reward
 from sciddm.sampling import Sampler
+from sciddm.self_conditioning import refuse_self_conditioned
 
 
 def load_pretrained_network(network: nn.Module, path: str | Path) -> None:
@@ -80,6 +81,7 @@ class RewardFinetuning(DiffusionModule):
 
         if kl_weight < 0 or grad_steps < 1:
             raise ConfigError(f"need kl_weight >= 0 and grad_steps >= 1, got {kl_weight} and {grad_steps}")
+        refuse_self_conditioned(network, "reward fine-tuning")
         if pretrained is not None:
             load_pretrained_network(network, pretrained)
         super().__init__(network, fields, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps,

@@ -37,6 +37,7 @@ from sciddm.errors import ConfigError
 from sciddm.fields import Context, Field
 from sciddm.rewards import Reward, score
 from sciddm.sampling import CountingNetwork, Network, Sampler, make_estimator, sample_fields
+from sciddm.self_conditioning import refuse_self_conditioned
 
 
 @dataclass
@@ -97,6 +98,7 @@ class ParticleWalk:
         self.fields = fields
         self.sampler = sampler
         self.context = context
+        refuse_self_conditioned(network, "particle guidance (SMC/TDS, SVDD)")
         self.counted = CountingNetwork(network)
         self.call = network_wrapper(self.counted) if network_wrapper is not None else self.counted
         self.estimate = make_estimator(self.call, fields, context)

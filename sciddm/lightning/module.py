@@ -23,6 +23,7 @@ from sciddm.errors import ConfigError, TrainingError, choose
 from sciddm.fields import Context, Field
 from sciddm.lightning.ema import exponential_moving_average
 from sciddm.sampling import Sampler, sample_fields
+from sciddm.self_conditioning import is_self_conditioned, with_estimates
 from sciddm.timesampling import sample_times
 
 LR_DECAYS = ("constant", "cosine")
@@ -56,13 +57,15 @@ class DiffusionModule(pl.LightningModule):
         sampler: solver, steps and grid for validation sampling and ``predict``.
         val_num_samples: samples drawn and scored by the datamodule's metrics at each validation epoch end.
         seed: base seed of validation noise and of sample generators (same seed, same samples).
+        self_conditioning_rate: for a network that declares ``self_conditioning = True``, the probability per batch
+            of training on its own detached first-pass estimate (:mod:`sciddm.self_conditioning`).
     """
 
     def __init__(self, network: nn.Module, fields: dict[str, Field], time_sampling: str = "uniform",
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  ema_decay: float | None = 0.999, sampler: Sampler | None = None, val_num_samples: int = 0,
                  seed: int = 0, time_mean: float = 0.0, time_std: float = 1.0, ema_warmup: bool = True,
-                 lr_decay: str = "constant"):
+                 lr_decay: str = "constant", self_conditioning_rate: float = 0.5):
         super().__init__()
         if not fields:
             raise ConfigError("DiffusionModule needs at least one field")
@@ -76,6 +79,9 @@ class DiffusionModule(pl.LightningModule):
         self.warmup_steps = warmup_steps
         choose(lr_decay, dict.fromkeys(LR_DECAYS), "lr_decay")
         self.lr_decay = lr_decay
+        if not 0.0 <= self_conditioning_rate <= 1.0:
+            raise ConfigError(f"self_conditioning_rate must lie in [0, 1], got {self_conditioning_rate}")
+        self.self_conditioning_rate = self_conditioning_rate if is_self_conditioned(network) else 0.0
         self.sampler = sampler or Sampler()
         self.val_num_samples = val_num_samples
         self.seed = seed
@@ -160,6 +166,12 @@ class DiffusionModule(pl.LightningModule):
                          self.time_std)
         corrupted = {name: field.corrupt(x0[name], t, context, generator) for name, field in self.fields.items()}
         inputs = {name: field.network_input(corrupted[name][0], t) for name, field in self.fields.items()}
+        if self.self_conditioning_rate and torch.rand((), generator=generator, device=self.device
+                                                      ) < self.self_conditioning_rate:
+            with torch.no_grad():
+                first = network(inputs, t, context)
+            context = with_estimates(context, {name: field.denoised(first[name], corrupted[name][0], t)
+                                               for name, field in self.fields.items()})
         outputs = network(inputs, t, context)
         per_field = {name: field.loss(outputs[name], x0[name], *corrupted[name], t, context).mean()
                      for name, field in self.fields.items()}
