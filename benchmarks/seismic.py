@@ -12,17 +12,21 @@ Protocol (docs/seismic.md, "Benchmark"):
   ``--checkpoint_every`` steps (``--ckpt_path`` skips training and loads a checkpoint written by an earlier run;
   ``--init_ckpt`` starts training from a checkpoint's weights with a fresh optimiser, e.g. a final anneal with
   ``--lr_decay cosine``: learning rate decayed to zero at the last step);
-* learning curve: SNR on the random mask of the one-step estimate (d) of every saved checkpoint
+* learning curve: SNR on the random mask of the one-step estimates (d) and (e) of every saved checkpoint
   (``OUT/checkpoints/step=N.ckpt``); ``--curve_only`` scores only these, writes ``OUT/learning_curve.json`` and
   stops (to follow a training run written to ``OUT`` by another process);
 * test: ``--volumes`` held-out synthetic volumes 32x32x32 (seeds 1000, 1001, ..., default ``SyntheticConfig``,
   never seen in training, whose seeds come from ``default_rng([0, k])``), each with two masks: 50% random
   missing traces (``random_traces(seed = volume seed)``) and a contiguous gap of 4 crosslines in the middle;
-* methods: linear interpolation and Fourier POCS (100 iterations); the diffusion model with ``--steps``
-  DPM-Solver++(2M) steps and (a) replacement of observed traces at every step, (a') the mean of an
+* methods: linear interpolation (also averaged over the 8 grid symmetries, as (e) below: the Delaunay
+  triangulation of a regular grid breaks ties, so it is not exactly symmetric) and Fourier POCS (100
+  iterations); the diffusion model with ``--steps`` DPM-Solver++(2M) steps and (a) replacement of observed
+  traces at every step, (a') the mean of an
   ``--ensemble``-member replacement ensemble, (b) DPS guidance (zeta = ``--dps_scale``), (c) no measurement
   consistency (observed traces and mask enter only as network inputs, same sampler) and (d) the network's
-  one-step clean estimate from pure noise (one evaluation: its conditional-mean regression output).
+  one-step clean estimate from pure noise (one evaluation: its conditional-mean regression output) and (e) the
+  mean of (d) over the 8 maps of the trace grid's dihedral group (flips and transpose of the inline and
+  crossline axes, ``domains.seismic.symmetry``; 8 evaluations).
   Patches are stitched with a quarter-patch overlap.
 * scores: SNR and SSIM on the missing traces (``domains.seismic.metrics``), mean +- std over volumes.
 
@@ -51,6 +55,7 @@ from domains.seismic.masks import contiguous_gap, random_traces, volume_mask  # 
 from domains.seismic.metrics import snr_db, ssim_map  # noqa: E402
 from domains.seismic.plots import plot_reconstruction  # noqa: E402
 from domains.seismic.reconstruct import reconstruct  # noqa: E402
+from domains.seismic.symmetry import grid_symmetries, symmetry_average  # noqa: E402
 from domains.seismic.synthetic import synthetic_volume  # noqa: E402
 from sciddm.checkpoints import build_cli, load_weights  # noqa: E402
 from sciddm.io import write_json  # noqa: E402
@@ -60,6 +65,7 @@ CONFIG = "configs/seismic/random_traces.yaml"
 TEST_SHAPE = (32, 32, 32)
 FIRST_TEST_SEED = 1000
 GAP_WIDTH = 4
+CURVE_METHODS = ("(d) network one-step estimate", "(e) one-step estimate, mean over 8 grid symmetries")
 MASKS: dict[str, Callable[[tuple[int, int], int], np.ndarray]] = {
     "random 50%": lambda grid, seed: random_traces(grid, 0.5, seed),
     f"gap of {GAP_WIDTH} crosslines": lambda grid, seed: contiguous_gap(grid, GAP_WIDTH, axis=1),
@@ -103,19 +109,23 @@ def saved_checkpoints(out: Path) -> list[Path]:
 
 
 def learning_curve(module, datamodule, checkpoints: list[Path], volumes: list[np.ndarray],
-                   args: argparse.Namespace) -> dict[int, float]:
-    """SNR (dB, mean over volumes, random 50% mask) of the one-step estimate of each saved checkpoint."""
+                   args: argparse.Namespace) -> dict[int, dict[str, float]]:
+    """SNR (dB, mean over volumes, random 50% mask) of the one-step estimates (d) and (e) of each saved
+    checkpoint, by method name."""
     mask_name = next(iter(MASKS))
     curve = {}
     for path in checkpoints:
         steps = int(load_weights(module, path)["global_step"])
-        one_step = diffusion_methods(module, datamodule, args)["(d) network one-step estimate"]
-        snr = []
-        for k, volume in enumerate(volumes):
-            mask = MASKS[mask_name](volume.shape[:2], FIRST_TEST_SEED + k)
-            snr.append(snr_db(one_step(volume, mask)[0], volume, ~volume_mask(mask, volume.shape)))
-        curve[steps] = float(np.mean(snr))
-        print(f"learning curve: {steps} steps, one-step estimate SNR {curve[steps]:.2f} dB", flush=True)
+        methods = diffusion_methods(module, datamodule, args)
+        curve[steps] = {}
+        for name in CURVE_METHODS:
+            snr = []
+            for k, volume in enumerate(volumes):
+                mask = MASKS[mask_name](volume.shape[:2], FIRST_TEST_SEED + k)
+                snr.append(snr_db(methods[name](volume, mask)[0], volume, ~volume_mask(mask, volume.shape)))
+            curve[steps][name] = float(np.mean(snr))
+        scores = ", ".join(f"{name[:3]} {snr:.2f} dB" for name, snr in curve[steps].items())
+        print(f"learning curve: {steps} steps, SNR {scores}", flush=True)
     return curve
 
 
@@ -133,17 +143,28 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
 
         return call
 
+    one_step_estimate = run("none", one_step)
+    symmetries = len(grid_symmetries())
+
+    def symmetric_one_step_estimate(volume: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
+        return symmetry_average(lambda v, m: one_step_estimate(v, m)[0], volume, mask), symmetries
+
     return {
         "(a) diffusion + replacement": run("replace", sampler),
         f"(a') replacement, mean of {args.ensemble}": run("replace", sampler, args.ensemble),
         "(b) diffusion + DPS": run("dps", sampler, guidance_scale=args.dps_scale),
         "(c) diffusion, no consistency": run("none", sampler),
-        "(d) network one-step estimate": run("none", one_step),
+        CURVE_METHODS[0]: one_step_estimate,
+        CURVE_METHODS[1]: symmetric_one_step_estimate,
     }
 
 
 def classical_methods() -> dict[str, Callable]:
-    return {"linear interpolation": lambda v, m: (linear_interpolation(np.where(volume_mask(m, v.shape), v, 0), m), 0),
+    def linear(volume: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return linear_interpolation(np.where(volume_mask(mask, volume.shape), volume, 0), mask)
+
+    return {"linear interpolation": lambda v, m: (linear(v, m), 0),
+            "linear, mean over 8 grid symmetries": lambda v, m: (symmetry_average(linear, v, m), 0),
             "POCS (100 iterations)": lambda v, m: (pocs_interpolation(v, m), 0)}
 
 
@@ -196,7 +217,7 @@ def main() -> None:
     parser.add_argument("--lr_decay", choices=["constant", "cosine"], default=None,
                         help="override the config's learning-rate decay")
     parser.add_argument("--curve_only", action="store_true",
-                        help="only score OUT/checkpoints/step=N.ckpt (one-step estimate, random mask)")
+                        help="only score OUT/checkpoints/step=N.ckpt (one-step estimates (d), (e), random mask)")
     parser.add_argument("--volumes", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--ensemble", type=int, default=4)

@@ -29,6 +29,11 @@ def test_two_step_benchmark_scores_baselines_learning_curve_and_near_untrained_m
     assert random["linear interpolation"][0]["snr_db_missing"] == pytest.approx(linear, abs=1e-9)
     # two warm-up steps barely move the zero-initialised output layer: the one-step estimate is the interpolation
     assert random["(d) network one-step estimate"][0]["snr_db_missing"] == pytest.approx(linear, abs=0.05)
-    assert saved["learning_curve"]["2"] == pytest.approx(linear, abs=0.05)
+    assert saved["learning_curve"]["2"][benchmark.CURVE_METHODS[0]] == pytest.approx(linear, abs=0.05)
+    # ... and its mean over the grid symmetries is the (symmetry-averaged) interpolation, 8 evaluations
+    symmetric_linear = random["linear, mean over 8 grid symmetries"][0]["snr_db_missing"]
+    symmetric = random[benchmark.CURVE_METHODS[1]][0]
+    assert symmetric["snr_db_missing"] == pytest.approx(symmetric_linear, abs=0.05) and symmetric["nfe"] == 8
+    assert saved["learning_curve"]["2"][benchmark.CURVE_METHODS[1]] == pytest.approx(symmetric_linear, abs=0.05)
     assert random["(a') replacement, mean of 2"][0]["nfe"] == 2 * (2 + 1)
     assert (tmp_path / "checkpoints" / "step=2.ckpt").exists() and (tmp_path / "slices_random.png").exists()
