@@ -11,18 +11,21 @@ distance ``X -> Y``. Examples: ``CD(X, X) = 0``; translating a lattice of spacin
 
 Two implementations: :func:`chamfer_distance` compares clouds pair by pair with dense distance matrices in
 torch (differentiable, any device); :func:`pairwise_chamfer` fills the all-pairs matrix between two sets with
-one k-d tree per target cloud (scipy) that answers the queries of every cloud of the other set at once, in
-Morton (Z-curve) order so that successive queries walk the same tree paths (8-20 % faster than unsorted). On one
-CPU core it costs about what cache-blocked float32 ``|x|^2 + |y|^2 - 2 x.y`` products in torch cost (2.8 vs 2.7 ms
-per pair of 2048-point clouds, ``benchmarks/pointclouds.py speed``), is exact in float64, and spreads over cores
-through ``workers``.
+compiled k-d trees (:mod:`domains.pointclouds.kdtree`, numba): one tree per cloud, built once, answers the
+queries of every cloud of the other set (and its own points, in leaf order, are the queries of the other
+direction). Exact in float64; the pairs run in parallel over ``workers`` numba threads. On one CPU core it costs
+about half of what scipy's k-d trees or cache-blocked float32 products in torch cost (measured per pair of
+2048-point clouds: ``benchmarks/pointclouds.py speed``, docs/pointclouds.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
+
+from domains.pointclouds.kdtree import build_trees, directed_sums, numba_threads
+
+LEAF_SIZE = 32  # fastest of 8-64 at 2048 points (docs/pointclouds.md)
 
 
 def chamfer_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -31,43 +34,26 @@ def chamfer_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return squared.min(dim=2).values.mean(dim=1) + squared.min(dim=1).values.mean(dim=1)
 
 
-def morton_order(points: np.ndarray, bits: int = 10) -> np.ndarray:
-    """Indices sorting ``points`` [P, 3] along the Z-order curve of a ``2^bits`` grid over their bounding box:
-    the code interleaves the bits of the three grid coordinates (x in bit 0, y in bit 1, z in bit 2, ...)."""
-    low, extent = points.min(axis=0), np.ptp(points, axis=0).max()
-    grid = ((points - low) * ((2**bits - 1) / extent if extent > 0 else 0.0)).astype(np.int64)
-    code = np.zeros(len(points), dtype=np.int64)
-    for bit in range(bits):
-        for axis in range(3):
-            code |= ((grid[:, axis] >> bit) & 1) << (3 * bit + axis)
-    return np.argsort(code, kind="stable")
-
-
 def directed_chamfer(queries: np.ndarray, targets: np.ndarray, workers: int = -1) -> np.ndarray:
     """``D[a, b] = 1/N sum_i min_j |q_{a,i} - t_{b,j}|^2`` for query clouds [A, N, 3], target clouds [B, M, 3].
 
-    One k-d tree per target cloud answers the nearest-neighbour queries of all query clouds at once, taken in
-    Morton order (:func:`morton_order`); ``workers`` is passed to :meth:`scipy.spatial.cKDTree.query` (-1: all
-    cores).
+    One k-d tree per target cloud; the queries go in the leaf order of their own clouds' trees (neighbouring
+    queries follow each other, so each starts from its predecessor's nearest point).
     """
-    queries = np.asarray(queries, dtype=np.float64)
-    n_clouds, n_points = queries.shape[:2]
-    flat = queries.reshape(-1, 3)
-    order = morton_order(flat)
-    cloud_of_query = order // n_points
-    sorted_queries = flat[order]
-    result = np.empty((n_clouds, len(targets)))
-    for b, target in enumerate(np.asarray(targets, dtype=np.float64)):
-        tree = cKDTree(target, leafsize=32, balanced_tree=False, compact_nodes=False)  # fastest build + query
-        distance, _ = tree.query(sorted_queries, k=1, workers=workers)
-        result[:, b] = np.bincount(cloud_of_query, np.square(distance), minlength=n_clouds) / n_points
-    return result
+    ordered = build_trees(queries, LEAF_SIZE).points
+    with numba_threads(workers):
+        return directed_sums(ordered, build_trees(targets, LEAF_SIZE)) / ordered.shape[1]
 
 
 def pairwise_chamfer(x: np.ndarray, y: np.ndarray, workers: int = -1) -> np.ndarray:
-    """All-pairs Chamfer distance ``D[s, r] = CD(x_s, y_r)`` between sets [S, N, 3] and [R, M, 3]. When ``y``
-    is ``x`` (the same object) one directed pass serves both directions: ``D = d + d^T``."""
-    if y is x:
-        directed = directed_chamfer(x, x, workers)
-        return directed + directed.T
-    return directed_chamfer(x, y, workers) + directed_chamfer(y, x, workers).T
+    """All-pairs Chamfer distance ``D[s, r] = CD(x_s, y_r)`` between sets [S, N, 3] and [R, M, 3]. Each cloud's
+    tree is built once and used in both directions; when ``y`` is ``x`` (the same object) one directed pass
+    serves both: ``D = d + d^T``."""
+    trees_x = build_trees(x, LEAF_SIZE)
+    with numba_threads(workers):
+        if y is x:
+            directed = directed_sums(trees_x.points, trees_x, skip_diagonal=True) / trees_x.points.shape[1]
+            return directed + directed.T
+        trees_y = build_trees(y, LEAF_SIZE)
+        forward = directed_sums(trees_x.points, trees_y) / trees_x.points.shape[1]
+        return forward + (directed_sums(trees_y.points, trees_x) / trees_y.points.shape[1]).T

@@ -1,15 +1,32 @@
-"""The benchmark's model and completion tasks run end to end on a tiny quickstart run (slow: a 1000-NFE sampling)."""
+"""The benchmark's Chamfer comparators against brute force; its model and completion tasks end to end on a tiny
+quickstart run (slow: a 1000-NFE sampling)."""
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from benchmarks.pointclouds import completion, model
+from benchmarks.pointclouds import completion, dense_pairwise_chamfer, model, morton_order, scipy_pairwise_chamfer
 from sciddm.cli import main
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "pointclouds" / "quickstart.yaml"
+
+
+def test_morton_order_of_the_unit_cube_corners():
+    corners = np.array([[x, y, z] for z in (0, 1) for y in (0, 1) for x in (0, 1)], dtype=float)
+    shuffled = corners[[5, 2, 7, 0, 3, 6, 1, 4]]
+    np.testing.assert_array_equal(shuffled[morton_order(shuffled)], corners)  # x is the lowest bit, then y, z
+
+
+def test_scipy_and_dense_comparators_match_brute_force():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(3, 40, 3)), rng.normal(size=(2, 30, 3))
+    squared = ((x[:, None, :, None] - y[None, :, None]) ** 2).sum(-1)  # [3, 2, 40, 30]
+    expected = squared.min(3).mean(2) + squared.min(2).mean(2)
+    np.testing.assert_allclose(scipy_pairwise_chamfer(x, y, workers=1), expected, rtol=1e-10)
+    np.testing.assert_allclose(dense_pairwise_chamfer(x, y, columns=16), expected, rtol=1e-4)  # float32
 
 
 @pytest.mark.slow

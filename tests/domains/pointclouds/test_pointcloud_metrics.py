@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from domains.pointclouds.chamfer import chamfer_distance, directed_chamfer, morton_order, pairwise_chamfer
+from domains.pointclouds.chamfer import chamfer_distance, directed_chamfer, pairwise_chamfer
 from domains.pointclouds.emd import emd_exact, emd_sinkhorn, pairwise_emd
 from domains.pointclouds.io import write_points
 from domains.pointclouds.metrics import coverage, evaluate_file, minimum_matching_distance, one_nn_accuracy, set_metrics
@@ -52,12 +52,6 @@ def test_pairwise_chamfer_within_one_set_and_directed_with_unequal_sizes_match_b
     assert np.all(np.diag(pairwise_chamfer(x, x)) == 0)
     squared = ((x[:, None, :, None] - y[None, :, None]) ** 2).sum(-1)  # [5, 3, 50, 20]
     np.testing.assert_allclose(directed_chamfer(x, y, workers=1), squared.min(3).mean(2), rtol=1e-10)
-
-
-def test_morton_order_of_the_unit_cube_corners():
-    corners = np.array([[x, y, z] for z in (0, 1) for y in (0, 1) for x in (0, 1)], dtype=float)
-    shuffled = corners[[5, 2, 7, 0, 3, 6, 1, 4]]
-    np.testing.assert_array_equal(shuffled[morton_order(shuffled)], corners)  # x is the lowest bit, then y, z
 
 
 def test_exact_emd_of_a_translation_is_the_shift_length():
