@@ -8,6 +8,8 @@ from domains.medseg.blocks import UNetBackbone
 from domains.medseg.denoisers import ConditionalSegmentationUNet, SegmentationUNet
 from domains.medseg.metrics import dice
 from domains.medseg.synthetic import SyntheticConfig, synthetic_dataset
+from sciddm.errors import ConfigError
+from sciddm.self_conditioning import SELF_CONDITION
 
 SMALL = dict(base_channels=8, channel_mults=(1, 2), time_dim=16, condition_channels=4, groups=4)
 
@@ -107,3 +109,37 @@ def test_conditional_denoiser_uses_the_image_to_predict_the_mask():
         return dice(prediction.numpy(), labels.numpy() == 1)
 
     assert fit(train) > 0.8
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_self_conditioning_reads_the_previous_estimate_and_zeros_without_one(categorical):
+    torch.manual_seed(0)
+    net = ConditionalSegmentationUNet(self_conditioning=True, categorical=categorical, mask_channels=2, **SMALL)
+    net.eval()
+    if categorical:  # noisy one-hot state and class-probability estimates, [B, 1, H, W, K]
+        noisy = torch.softmax(torch.randn(2, 1, 8, 8, 2), dim=-1)
+        estimate = torch.softmax(torch.randn(2, 1, 8, 8, 2), dim=-1)
+    else:
+        noisy, estimate = torch.randn(2, 2, 8, 8), torch.tanh(torch.randn(2, 2, 8, 8))
+    x, t, image = {"mask": noisy}, torch.tensor([0.3, 0.8]), torch.randn(2, 1, 8, 8)
+    without = net(x, t, {"image": image})["mask"]
+    zeros = net(x, t, {"image": image, SELF_CONDITION: {"mask": torch.zeros_like(estimate)}})["mask"]
+    given = net(x, t, {"image": image, SELF_CONDITION: {"mask": estimate}})["mask"]
+    assert net.unet.stem.in_channels == 2 + 4 + 1 + 2
+    assert torch.equal(without, zeros)
+    assert not torch.allclose(without, given)
+
+
+def test_without_encoder_the_input_is_the_noisy_mask_and_the_raw_image():
+    torch.manual_seed(0)
+    net = ConditionalSegmentationUNet(**{**SMALL, "condition_channels": 0}).eval()
+    assert net.encoder is None and net.unet.stem.in_channels == 2
+    x, t, image = {"mask": torch.randn(1, 1, 8, 8)}, torch.tensor([0.5]), torch.randn(1, 1, 8, 8)
+    stem = net.unet.stem
+    expected = F.conv2d(torch.cat([x["mask"], image], dim=1), stem.weight, stem.bias, padding=1)
+    seen = {}
+    stem.register_forward_hook(lambda module, inputs, output: seen.setdefault("stem", output))
+    net(x, t, {"image": image})
+    assert torch.allclose(seen["stem"], expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="would not see the image"):
+        ConditionalSegmentationUNet(**{**SMALL, "condition_channels": 0}, raw_image=False)
