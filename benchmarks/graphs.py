@@ -18,7 +18,8 @@ says little. For each method (a fresh draw of the generator itself, i.e. the noi
 each ``--checkpoint NAME=CONFIG,CKPT`` at each of ``--sampling-steps``) and each of ``--sampling-seeds``, it
 draws |test| graphs and scores them against the test split, and draws ``--fresh`` graphs and scores them against
 ``--fresh`` new graphs of the generator (seed 10_000, never trained on); it prints mean and standard deviation
-over the seeds.
+over the seeds, with how the drawn graphs break into components (two equal / unequal components, three or more,
+an isolated node: why they are not connected).
 
     python benchmarks/graphs.py --dataset community_small --noise-study --sampling-seeds 0 1 2 3 4 --fresh 200
         --checkpoint ours=RUN/config.yaml,RUN/checkpoints/last.ckpt --sampling-steps 100 500
@@ -48,6 +49,7 @@ from domains.graphs.datasets import load_dataset
 from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
 from domains.graphs.readers import read_graphs
 from domains.graphs.sampling import TIME_DISTORTIONS, DistortedSampler
+from domains.graphs.validity import component_profile
 from sciddm.io import write_json
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "graphs"
@@ -64,6 +66,8 @@ GENERATORS = {"community_small": generators.community_small, "planar": generator
 FRESH_REFERENCE_SEED = 10_000
 NOISE_COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral_mmd2_emd", "degree_mmd2_tv",
                  "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "nspdk_mmd2", "validity"]
+# How the drawn graphs break into components (domains/graphs/validity.py): why they are not connected.
+PROFILE_COLUMNS = ["two_equal_components", "two_unequal_components", "three_or_more_components", "isolated_node"]
 COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral_mmd2_emd", "degree_mmd2_tv",
            "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "nspdk_mmd2", "mean_ratio", "validity", "vun"]
 
@@ -155,11 +159,16 @@ def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[st
         cpu = time.process_time()
         out[method] = {}
         for reference, graphs in references.items():
-            runs = [graph_metrics(draw(len(graphs), seed), reference=graphs, validity=validity) for seed in seeds]
-            out[method][reference] = {c: [r[c] for r in runs] for c in NOISE_COLUMNS}
+            runs = [scored(draw(len(graphs), seed), graphs, validity) for seed in seeds]
+            out[method][reference] = {c: [r[c] for r in runs] for c in NOISE_COLUMNS + PROFILE_COLUMNS}
         out[method]["cpu_seconds"] = time.process_time() - cpu
         print_noise_row(method, out[method], flush=True)
     return out
+
+
+def scored(graphs: list[nx.Graph], reference: list[nx.Graph], validity: str) -> dict[str, float]:
+    """The metrics of ``graphs`` against ``reference`` and how they break into components."""
+    return graph_metrics(graphs, reference=reference, validity=validity) | component_profile(graphs)
 
 
 def print_noise_row(method: str, result: dict, flush: bool = False) -> None:
@@ -204,8 +213,8 @@ def main() -> None:
     if args.noise_study:
         checkpoints = {name: tuple(paths.split(",", 1))
                        for name, paths in (item.split("=", 1) for item in args.checkpoint)}
-        print("| method | reference | " + " | ".join(NOISE_COLUMNS) + " |")
-        print("|---" * (len(NOISE_COLUMNS) + 2) + "|")
+        print("| method | reference | " + " | ".join(NOISE_COLUMNS + PROFILE_COLUMNS) + " |")
+        print("|---" * (len(NOISE_COLUMNS + PROFILE_COLUMNS) + 2) + "|")
         settings = list(itertools.product(args.sampling_steps, args.time_distortion, args.resample))
         study = {d: noise_study(d, args.sampling_seeds, args.fresh, checkpoints, settings, not args.no_baselines)
                  for d in args.dataset}

@@ -11,6 +11,8 @@
 * Novelty: among the unique graphs, the fraction not isomorphic to any training graph (relative to all
   generated graphs in :func:`vun`, following DiGress's ``eval_fraction_unique_non_isomorphic_valid``).
 * V.U.N.: the fraction of generated graphs that are valid, unique and novel.
+* Why graphs are disconnected (:func:`component_profile`): the fractions that are connected, split into two
+  components of equal or of unequal size, split into three or more, or hold an isolated node.
 
 Isomorphism respects node and edge types; graphs are bucketed by a Weisfeiler-Lehman hash first, which is
 equal for isomorphic graphs, so ``nx.is_isomorphic`` runs only within a bucket.
@@ -133,3 +135,15 @@ def vun(generated: list[nx.Graph], train: list[nx.Graph] | None = None,
         if known is not None:
             out["vun"] = counted / total
     return out
+
+
+def component_profile(graphs: list[nx.Graph]) -> dict[str, float]:
+    """Fractions of ``graphs`` that are connected, in two components of equal size, in two of unequal size, in
+    three or more components, and that hold at least one isolated node (the last overlaps the others)."""
+    sizes = [sorted(len(c) for c in nx.connected_components(g)) for g in graphs]
+    total = max(len(graphs), 1)
+    return {"connected": sum(len(s) == 1 for s in sizes) / total,
+            "two_equal_components": sum(len(s) == 2 and s[0] == s[1] for s in sizes) / total,
+            "two_unequal_components": sum(len(s) == 2 and s[0] != s[1] for s in sizes) / total,
+            "three_or_more_components": sum(len(s) >= 3 for s in sizes) / total,
+            "isolated_node": sum(any(d == 0 for _, d in g.degree()) for g in graphs) / total}

@@ -3,7 +3,14 @@ import numpy as np
 
 from domains.graphs import generators
 from domains.graphs.blockmodel import fit_blockmodel
-from domains.graphs.validity import IsomorphismIndex, is_planar_valid, is_sbm_valid, sbm_p_value, vun
+from domains.graphs.validity import (
+    IsomorphismIndex,
+    component_profile,
+    is_planar_valid,
+    is_sbm_valid,
+    sbm_p_value,
+    vun,
+)
 
 
 def test_planarity_on_known_graphs():
@@ -50,3 +57,13 @@ def test_isomorphism_respects_types():
     c = nx.path_graph(3)
     nx.set_edge_attributes(c, 2, "type")
     assert c not in index
+
+
+def test_component_profile_on_hand_built_graphs():
+    two_triangles = nx.disjoint_union(nx.complete_graph(3), nx.complete_graph(3))
+    triangle_and_edge = nx.disjoint_union(nx.complete_graph(3), nx.path_graph(2))
+    with_isolated = nx.disjoint_union(nx.path_graph(4), nx.empty_graph(1))  # two components 4 + 1
+    three_parts = nx.disjoint_union(two_triangles, nx.empty_graph(1))
+    profile = component_profile([nx.cycle_graph(5), two_triangles, triangle_and_edge, with_isolated, three_parts])
+    assert profile == {"connected": 0.2, "two_equal_components": 0.2, "two_unequal_components": 0.4,
+                       "three_or_more_components": 0.2, "isolated_node": 0.4}
