@@ -4,6 +4,7 @@
     python benchmarks/pointclouds.py emd [--pairs 4 --points 2048]
     python benchmarks/pointclouds.py baselines [--per-family 32 --points 2048] [--samples model=FILE.npy]
     python benchmarks/pointclouds.py model --run RUN_DIR [--checkpoint CKPT --per-family 16 --long-per-family 8]
+        [--latent-prior gaussian|mixture|diffusion --prior-option components=4]
     python benchmarks/pointclouds.py completion --run RUN_DIR [--per-family 8 --known 128 --upsample-known 64]
     (add --json FILE to any of them; --out DIR for pictures)
 
@@ -25,7 +26,8 @@
   baselines fitted on the run's training split. A shape-latent run (``shape_context``) draws its latents from
   the prior fitted on its training split (no guidance rows: the latent carries the class). Beside the set
   metrics: each row's mean largest radius before renormalisation and its directed Chamfer distance to the
-  nearest reference (``score_rows``). Writes ``samples_50nfe.png`` to ``--out``.
+  nearest reference (``score_rows``). Writes ``samples_50nfe.png`` to ``--out``. ``--latent-prior`` and
+  ``--prior-option KEY=VALUE ...`` choose the latent prior (``domains.pointclouds.latent_priors``).
 * completion: the first ``--per-family`` references per family, cut by a random half-space to ``--known``
   points (completion) or thinned to ``--upsample-known`` random points (upsampling), completed to the full
   point count by replacement at 50 NFE (unconditional: null label; and with the true label), against two
@@ -46,6 +48,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import torch
+import yaml
 from scipy.spatial import cKDTree
 
 from domains.pointclouds.baselines import GaussianBaseline, JitterBaseline
@@ -242,7 +245,8 @@ def score_rows(rows: dict[str, np.ndarray], reference: np.ndarray, title: str) -
     return results
 
 
-def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | None = None) -> dict:
+def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | None = None,
+          latent_prior: str = "gaussian", prior_options: dict | None = None) -> dict:  # fmt: skip
     module, datamodule, checkpoint = load_run(run, checkpoint)
     source = datamodule.source
     families, points = len(source.families), source.n_points
@@ -254,7 +258,8 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
     timed = {}
     latent = getattr(datamodule, "shape_context", False)  # a shape-latent model: latents from the fitted prior
     wrapper = partial(LatentSampling, train_points=datamodule.datasets["train"].points,
-                      train_labels=datamodule.datasets["train"].labels, seed=0) if latent else None  # fmt: skip
+                      train_labels=datamodule.datasets["train"].labels, seed=0, prior=latent_prior,
+                      prior_options=prior_options) if latent else None  # fmt: skip
 
     def draw(name: str, labels: torch.Tensor, sampler: Sampler, scale: float = 1.0) -> np.ndarray:
         start = time.perf_counter()
@@ -342,6 +347,8 @@ def main() -> None:
     parser.add_argument("task", choices=["speed", "emd", "baselines", "model", "completion"])
     parser.add_argument("--run", type=Path, help="a sciddm fit run directory (model, completion)")
     parser.add_argument("--checkpoint", type=Path, help="model: a checkpoint of --run (default: the newest)")
+    parser.add_argument("--latent-prior", default="gaussian", help="model: gaussian|mixture|diffusion")
+    parser.add_argument("--prior-option", nargs="*", default=[], help="model: KEY=VALUE options of the latent prior")
     parser.add_argument("--completion-run", type=Path, help="a conditional completion run (completion)")
     parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE (0: none)")
     parser.add_argument("--known", type=int, default=128, help="known points of a completion input")
@@ -362,7 +369,9 @@ def main() -> None:
     elif args.task == "baselines":
         result = baselines(args.per_family, args.points, dict(item.split("=", 1) for item in args.samples))
     elif args.task == "model":
-        result = model(args.run, args.per_family, args.long_per_family, args.out, args.checkpoint)
+        options = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.prior_option)}
+        result = model(args.run, args.per_family, args.long_per_family, args.out, args.checkpoint, args.latent_prior,
+                       options)  # fmt: skip
     else:
         result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out,
                             args.completion_run)  # fmt: skip

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from domains.pointclouds.io import format_suffix, read_obj, read_ply, read_points, write_npy
 from domains.pointclouds.latent import SHAPE_KEY, LatentSampling
+from domains.pointclouds.latent_priors import PRIORS
 from domains.pointclouds.metrics import set_metrics
 from domains.pointclouds.normalize import PER_SHAPE, GlobalStandardizer
 from domains.pointclouds.plots import plot_cloud_grid
@@ -222,7 +223,9 @@ class PointCloudDataModule(DiffusionDataModule):
     to every item (:class:`PointCloudDataset`) for conditional completion training; use it with
     ``GaussianField(mask_key: free_mask)`` and :class:`domains.pointclouds.denoisers.KnownPointsDenoiser`.
     ``shape_context`` adds the clean cloud as ``shape`` and samples through a fitted latent prior
-    (:meth:`sampling_steering`), for :class:`domains.pointclouds.latent.LatentPointDenoiser`.
+    (:meth:`sampling_steering`), for :class:`domains.pointclouds.latent.LatentPointDenoiser`: ``latent_prior``
+    names it (``gaussian``, ``mixture``, ``diffusion``: :mod:`domains.pointclouds.latent_priors`) and
+    ``latent_prior_options`` are its keyword arguments (e.g. ``{components: 4}``, ``{steps: 2000}``).
     """
 
     sample_suffix = ".npy"
@@ -230,8 +233,11 @@ class PointCloudDataModule(DiffusionDataModule):
     def __init__(self, source: PointCloudSource, normalization: str = "unit_sphere", batch_size: int = 32,
                  val_fraction: float = 0.1, class_conditional: bool = False, eval_clouds: int = 32, seed: int = 0,
                  num_workers: int = 0, label_dropout: float = 0.0, known_points: int = 0,
-                 shape_context: bool = False):  # fmt: skip
+                 shape_context: bool = False, latent_prior: str = "gaussian",
+                 latent_prior_options: dict | None = None):  # fmt: skip
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        choose(latent_prior, PRIORS, "latent prior")
+        self.latent_prior, self.latent_prior_options = latent_prior, dict(latent_prior_options or {})
         choose(normalization, {**PER_SHAPE, "global": None}, "normalization")
         if not 0 <= val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -307,7 +313,7 @@ class PointCloudDataModule(DiffusionDataModule):
         train, seed = self.datasets["train"], self.seed + self.latent_draws
         self.latent_draws += 1
         wrapper = partial(LatentSampling, train_points=train.points, train_labels=train.labels, train_mask=train.mask,
-                          seed=seed)  # fmt: skip
+                          seed=seed, prior=self.latent_prior, prior_options=self.latent_prior_options)  # fmt: skip
         return {"guidance": [], "hooks": [], "network_wrapper": wrapper}
 
     def write_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:

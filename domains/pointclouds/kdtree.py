@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+import torch
 from numba import njit, prange
 
 
@@ -188,10 +189,14 @@ def directed_sums(queries: np.ndarray, targets: CloudTrees, skip_diagonal: bool 
 @contextmanager
 def numba_threads(workers: int) -> Iterator[None]:
     """Run the enclosed parallel loops on ``workers`` numba threads (below 1 or above the maximum: all of them),
-    then restore the previous count."""
-    previous, maximum = numba.get_num_threads(), numba.config.NUMBA_NUM_THREADS
+    then restore the previous count, and torch's: with numba's OpenMP threading layer both share one OpenMP
+    runtime, so setting numba's count would otherwise change torch's intra-op threads too."""
+    previous_torch = torch.get_num_threads()  # first: starting numba's layer may already set OpenMP's count
+    previous = numba.get_num_threads()
+    maximum = numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(maximum if workers < 1 else min(workers, maximum))
     try:
         yield
     finally:
         numba.set_num_threads(previous)
+        torch.set_num_threads(previous_torch)

@@ -1,7 +1,7 @@
 """A shape-latent point diffusion model in the design of Luo & Hu (2021, "Diffusion probabilistic models for 3D
 point cloud generation"): a PointNet encoder maps a clean cloud to a shape latent ``z``, and a per-point denoiser
 moves every point independently given ``(z, t)``. The cloud is then ``N`` i.i.d. draws from a learned 3D density
-``p(x | z)``; a prior over ``z`` (here one Gaussian per class) turns it into a generative model of shapes.
+``p(x | z)``; a prior over ``z`` (:mod:`domains.pointclouds.latent_priors`) turns it into a generative model of shapes.
 
 Why it suits small budgets: a step on ``B`` clouds of ``N`` points trains the per-point denoiser on ``B N``
 samples of the 3D density instead of ``B`` samples of the joint ``3N``-dimensional one, and the network is an MLP
@@ -11,9 +11,10 @@ on ``3 + dim(z)`` inputs (cost linear in ``N``, no attention).
   :class:`LatentPointDenoiser` encodes it, ``z = LayerNorm(PointNet(shape))`` (per-shape zero mean and unit
   variance over the ``D`` latent coordinates), and adds ``latent_noise * N(0, I)`` so that the decoder is
   smooth in ``z`` around the training latents (the fixed-variance posterior of a VAE, without its KL term).
-* Sampling: :class:`LatentPrior` fits ``z | class ~ N(mean_c, Cov_c + latent_noise^2 I)`` on the encoded training
-  clouds (the pooled fit for label ``-1`` or no label); :class:`LatentSampling` draws one ``z`` per cloud once, seeded,
-  and hands it to every denoiser call as ``context["latent"]``.
+* Sampling: a prior over ``z`` is fitted on the encoded training clouds (:mod:`domains.pointclouds.latent_priors`:
+  by default one Gaussian per class, ``z | class ~ N(mean_c, Cov_c + latent_noise^2 I)``; or a Gaussian mixture,
+  or a small latent diffusion model); :class:`LatentSampling` draws one ``z`` per cloud once, seeded, and hands it
+  to every denoiser call as ``context["latent"]``.
 
 Permutation symmetry: the encoder max-pools over points (invariant), the decoder acts on each point alone
 (equivariant), so the model is permutation equivariant; padded points (``node_mask`` False) are ignored by the
@@ -28,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from domains.pointclouds.denoisers import _mask_of
+from domains.pointclouds.latent_priors import make_prior
 from sciddm.errors import ConfigError
 from sciddm.nn import SinusoidalTimeEmbedding
 
@@ -107,40 +109,17 @@ class LatentPointDenoiser(nn.Module):
         return {self.field: self.out(hidden) * mask[..., None].to(points.dtype)}
 
 
-class LatentPrior:
-    """One Gaussian per class over shape latents, ``N(mean_c, Cov_c + extra_variance I)``, and the pooled fit
-    for label ``-1``. Covariances are the maximum-likelihood ones of the given latents."""
-
-    def __init__(self, latents: Tensor, labels: Tensor | None = None, extra_variance: float = 0.0):
-        latents = latents.detach().double()
-        labels = torch.zeros(len(latents), dtype=torch.long) if labels is None else labels.long()
-        self.classes = int(labels.max()) + 1
-        eye = torch.eye(latents.shape[1], dtype=torch.float64)
-        groups = [latents[labels == k] for k in range(self.classes)] + [latents]
-        if any(len(group) < 2 for group in groups):
-            raise ConfigError("every class needs at least 2 training latents to fit its Gaussian")
-        self.means = torch.stack([group.mean(0) for group in groups])
-        covariances = torch.stack([torch.cov(group.T, correction=0) + extra_variance * eye for group in groups])
-        self.factors = torch.linalg.cholesky(covariances + 1e-9 * eye)
-
-    def sample(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One latent per label [B] (negative: the pooled Gaussian), float32 [B, D]."""
-        index = torch.where(labels < 0, self.classes, labels).long().cpu()
-        if int(index.max()) > self.classes:
-            raise ConfigError(f"label {int(labels.max())} has no fitted latent Gaussian ({self.classes} classes)")
-        noise = torch.randn(len(index), self.means.shape[1], generator=generator, dtype=torch.float64)
-        return (self.means[index] + (self.factors[index] @ noise[..., None])[..., 0]).float()
-
-
 class LatentSampling:
     """Network wrapper for sampling a :class:`LatentPointDenoiser` (or a call wrapper around one that exposes it
-    as ``.network``): fits the :class:`LatentPrior` on the
-    network's encodings of ``train_points`` [M, N, 3] (``train_labels`` [M] or None), draws one latent per cloud
-    at the first call (labels from ``context["label"]``, else the pooled Gaussian; generator seeded by ``seed``)
-    and passes the same latents to every call."""
+    as ``.network``): fits the latent prior ``prior`` (:func:`domains.pointclouds.latent_priors.make_prior`, with
+    ``prior_options``; extra variance ``latent_noise^2``) on the network's encodings of ``train_points``
+    [M, N, 3] (``train_labels`` [M] or None), draws one latent per cloud at the first call (labels from
+    ``context["label"]``, else the pooled prior; generator seeded by ``seed``) and passes the same latents to
+    every call."""
 
     def __init__(self, network: Callable, train_points: Tensor, train_labels: Tensor | None,
-                 train_mask: Tensor | None = None, seed: int = 0):  # fmt: skip
+                 train_mask: Tensor | None = None, seed: int = 0, prior: str = "gaussian",
+                 prior_options: dict | None = None):  # fmt: skip
         denoiser = network
         while not isinstance(denoiser, LatentPointDenoiser) and hasattr(denoiser, "network"):
             denoiser = denoiser.network  # call wrappers (e.g. the core's NFE counter) expose what they wrap
@@ -151,7 +130,7 @@ class LatentSampling:
         with torch.no_grad():
             latents = denoiser.encode(train_points.to(parameter), None if train_mask is None else train_mask.to(
                 parameter.device)).cpu()  # fmt: skip
-        self.prior = LatentPrior(latents, train_labels, denoiser.latent_noise**2)
+        self.prior = make_prior(prior, latents, train_labels, denoiser.latent_noise**2, **(prior_options or {}))
         self.latents: Tensor | None = None
 
     def __call__(self, inputs: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:

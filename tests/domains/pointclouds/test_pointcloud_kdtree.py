@@ -1,7 +1,9 @@
 """The compiled k-d tree search against float64 brute force, on random and adversarial clouds."""
 
+import numba
 import numpy as np
 import pytest
+import torch
 
 from domains.pointclouds.chamfer import directed_chamfer, pairwise_chamfer
 from domains.pointclouds.kdtree import build_trees, directed_sums, nearest_squared_distances, numba_threads, tree_depth
@@ -83,10 +85,11 @@ def test_chamfer_is_the_same_on_one_and_on_all_threads_and_symmetric_within_a_se
     np.testing.assert_allclose(directed_chamfer(y, x, workers=1), brute_force_sums(y, x) / 25, rtol=1e-12)
 
 
-def test_numba_threads_restores_the_previous_count():
-    import numba
-
-    before = numba.get_num_threads()
+def test_numba_threads_restores_numbas_and_torchs_thread_counts():
+    before, torch_before = numba.get_num_threads(), torch.get_num_threads()
     with numba_threads(1):
         assert numba.get_num_threads() == 1
-    assert numba.get_num_threads() == before
+    assert numba.get_num_threads() == before and torch.get_num_threads() == torch_before
+    x = np.random.default_rng(4).normal(size=(2, 20, 3))
+    pairwise_chamfer(x, x[::-1], workers=-1)  # with numba's OpenMP layer this once left torch on all threads
+    assert torch.get_num_threads() == torch_before

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from domains.pointclouds.data import PointCloudDataModule, ProceduralShapes
-from domains.pointclouds.latent import LatentPointDenoiser, LatentPrior, LatentSampling
+from domains.pointclouds.latent import LatentPointDenoiser, LatentSampling
+from domains.pointclouds.latent_priors import LatentPrior
 from sciddm.errors import ConfigError
 from sciddm.sampling import CountingNetwork
 
