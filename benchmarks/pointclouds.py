@@ -4,7 +4,7 @@
     python benchmarks/pointclouds.py emd [--pairs 4 --points 2048]
     python benchmarks/pointclouds.py baselines [--per-family 32 --points 2048] [--samples model=FILE.npy]
     python benchmarks/pointclouds.py model --run RUN_DIR [--checkpoint CKPT --per-family 16 --long-per-family 8]
-        [--latent-prior gaussian|mixture|diffusion --prior-option components=4]
+        [--latent-prior gaussian|mixture|diffusion --prior-option components=4 --seed 0]
     python benchmarks/pointclouds.py completion --run RUN_DIR [--per-family 8 --known 128 --upsample-known 64]
     (add --json FILE to any of them; --out DIR for pictures)
 
@@ -26,7 +26,8 @@
   baselines fitted on the run's training split. A shape-latent run (``shape_context``) draws its latents from
   the prior fitted on its training split (no guidance rows: the latent carries the class). Beside the set
   metrics: each row's mean largest radius before renormalisation and its directed Chamfer distance to the
-  nearest reference (``score_rows``). Writes ``samples_50nfe.png`` to ``--out``. ``--latent-prior`` and
+  nearest reference (``score_rows``); and the decoded latents of the references themselves (an oracle prior: the
+  best any latent prior could do with this decoder). Writes ``samples_50nfe.png`` to ``--out``. ``--latent-prior`` and
   ``--prior-option KEY=VALUE ...`` choose the latent prior (``domains.pointclouds.latent_priors``).
 * completion: the first ``--per-family`` references per family, cut by a random half-space to ``--known``
   points (completion) or thinned to ``--upsample-known`` random points (upsampling), completed to the full
@@ -57,7 +58,7 @@ from domains.pointclouds.data import ProceduralShapes
 from domains.pointclouds.emd import emd_exact, emd_sinkhorn
 from domains.pointclouds.generation import complete, completion_scores, sample_classes
 from domains.pointclouds.io import read_point_set
-from domains.pointclouds.latent import LatentSampling
+from domains.pointclouds.latent import LATENT_KEY, LatentSampling
 from domains.pointclouds.metrics import set_metrics
 from domains.pointclouds.normalize import normalize
 from domains.pointclouds.partial import half_space_cut, random_directions, random_subset
@@ -246,7 +247,7 @@ def score_rows(rows: dict[str, np.ndarray], reference: np.ndarray, title: str) -
 
 
 def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | None = None,
-          latent_prior: str = "gaussian", prior_options: dict | None = None) -> dict:  # fmt: skip
+          latent_prior: str = "gaussian", prior_options: dict | None = None, seed: int = 0) -> dict:  # fmt: skip
     module, datamodule, checkpoint = load_run(run, checkpoint)
     source = datamodule.source
     families, points = len(source.families), source.n_points
@@ -258,13 +259,13 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
     timed = {}
     latent = getattr(datamodule, "shape_context", False)  # a shape-latent model: latents from the fitted prior
     wrapper = partial(LatentSampling, train_points=datamodule.datasets["train"].points,
-                      train_labels=datamodule.datasets["train"].labels, seed=0, prior=latent_prior,
+                      train_labels=datamodule.datasets["train"].labels, seed=seed, prior=latent_prior,
                       prior_options=prior_options) if latent else None  # fmt: skip
 
-    def draw(name: str, labels: torch.Tensor, sampler: Sampler, scale: float = 1.0) -> np.ndarray:
+    def draw(name: str, labels: torch.Tensor, sampler: Sampler, scale: float = 1.0, network_wrapper=None) -> np.ndarray:
         start = time.perf_counter()
-        samples, nfe = sample_classes(module, labels, points, sampler, seed=0, guidance_scale=scale,
-                                      network_wrapper=wrapper)  # fmt: skip
+        samples, nfe = sample_classes(module, labels, points, sampler, seed=seed, guidance_scale=scale,
+                                      network_wrapper=network_wrapper or wrapper)  # fmt: skip
         timed[name] = {"nfe": nfe, "seconds": time.perf_counter() - start, "samples": len(labels)}
         print(f"{name}: {nfe} network calls per sample, {timed[name]['seconds']:.0f} s for {len(labels)} samples")
         return samples.double().numpy()
@@ -280,6 +281,11 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
                      "true distribution (fresh draw)": procedural(count, points, 2000)}  # fmt: skip
     model_rows = {"model, 50 NFE (dpmpp_2m)": fast} if guided is None else {
         "model, 50 NFE (dpmpp_2m)": fast, "model, CFG w=2": guided}  # fmt: skip
+    if latent:  # the best any latent prior could do: decode the references' own latents (reconstruction)
+        with torch.no_grad():
+            own = module.sampling_network.encode(torch.tensor(reference, dtype=torch.float32))
+        model_rows["model, references' own latents (oracle prior)"] = draw(
+            "oracle prior", labels, FAST, network_wrapper=given_latents(own))  # fmt: skip
     results = {"full": score_rows({**baseline_rows, **model_rows}, reference,
                                   f"{len(reference)} samples vs {len(reference)} references")}  # fmt: skip
     if long_count == 0:  # no 1000-NFE rows
@@ -291,6 +297,11 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
     results["small"] = score_rows(small, per_family(reference, families, long_count),
                                   f"{len(short)} samples vs {len(short)} references")  # fmt: skip
     return {**results, "timing": timed, "checkpoint": str(checkpoint)}
+
+
+def given_latents(latents: torch.Tensor):
+    """A network wrapper (for ``sample_classes``) that hands fixed shape latents to every call."""
+    return lambda network: lambda x_t, t, context: network(x_t, t, {**context, LATENT_KEY: latents})
 
 
 def nearest_shape_completion(known: np.ndarray, train: np.ndarray, n_points: int, seed: int) -> np.ndarray:
@@ -349,6 +360,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="model: a checkpoint of --run (default: the newest)")
     parser.add_argument("--latent-prior", default="gaussian", help="model: gaussian|mixture|diffusion")
     parser.add_argument("--prior-option", nargs="*", default=[], help="model: KEY=VALUE options of the latent prior")
+    parser.add_argument("--seed", type=int, default=0, help="model: seed of the samples (noise and latents)")
     parser.add_argument("--completion-run", type=Path, help="a conditional completion run (completion)")
     parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE (0: none)")
     parser.add_argument("--known", type=int, default=128, help="known points of a completion input")
@@ -371,7 +383,7 @@ def main() -> None:
     elif args.task == "model":
         options = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.prior_option)}
         result = model(args.run, args.per_family, args.long_per_family, args.out, args.checkpoint, args.latent_prior,
-                       options)  # fmt: skip
+                       options, args.seed)  # fmt: skip
     else:
         result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out,
                             args.completion_run)  # fmt: skip

@@ -62,9 +62,11 @@ def test_model_task_on_a_tiny_shape_latent_run(tmp_path):
     cpu_seconds = json.loads((directory / "cpu_seconds.json").read_text())
     assert list(cpu_seconds) == ["2", "4"] and 0 < cpu_seconds["2"] <= cpu_seconds["4"]
     checkpoint = directory / "step=4.ckpt"
-    scores = model(run, count=2, long_count=1, out=tmp_path / "out", checkpoint=checkpoint)
-    assert [t["nfe"] for t in scores["timing"].values()] == [50, 1000]  # no guidance rows for a latent model
-    assert len(scores["full"]) == 4 and len(scores["small"]) == 5
+    scores = model(run, count=2, long_count=1, out=tmp_path / "out", checkpoint=checkpoint, latent_prior="mixture",
+                   prior_options={"components": 2})  # fmt: skip
+    assert [t["nfe"] for t in scores["timing"].values()] == [50, 50, 1000]  # no guidance rows; the oracle prior
+    assert len(scores["full"]) == 5 and len(scores["small"]) == 5
+    assert "model, references' own latents (oracle prior)" in scores["full"]
     true_draw = scores["full"]["true distribution (fresh draw)"]
     assert true_draw["raw_radius"] == pytest.approx(1.0)  # unit-sphere shapes: largest radius exactly 1
     assert all(row["sample_to_reference_cd"] >= 0 for row in scores["full"].values())
