@@ -26,9 +26,10 @@
   baselines fitted on the run's training split. A shape-latent run (``shape_context``) draws its latents from
   the prior fitted on its training split (no guidance rows: the latent carries the class). Beside the set
   metrics: each row's mean largest radius before renormalisation and its directed Chamfer distance to the
-  nearest reference (``score_rows``); and the decoded latents of the references themselves (an oracle prior: the
-  best any latent prior could do with this decoder). Writes ``samples_50nfe.png`` to ``--out``. ``--latent-prior`` and
-  ``--prior-option KEY=VALUE ...`` choose the latent prior (``domains.pointclouds.latent_priors``).
+  nearest reference (``score_rows``); and the decoded latents of the references themselves (an oracle prior: how
+  close this decoder comes to each reference; paired with their references, such samples can score 1-NNA < 0.5).
+  Writes ``samples_50nfe.png`` to ``--out``. ``--latent-prior`` and ``--prior-option KEY=VALUE ...`` choose the
+  latent prior (``domains.pointclouds.latent_priors``; default: the run's data module setting).
 * completion: the first ``--per-family`` references per family, cut by a random half-space to ``--known``
   points (completion) or thinned to ``--upsample-known`` random points (upsampling), completed to the full
   point count by replacement at 50 NFE (unconditional: null label; and with the true label), against two
@@ -247,7 +248,7 @@ def score_rows(rows: dict[str, np.ndarray], reference: np.ndarray, title: str) -
 
 
 def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | None = None,
-          latent_prior: str = "gaussian", prior_options: dict | None = None, seed: int = 0) -> dict:  # fmt: skip
+          latent_prior: str | None = None, prior_options: dict | None = None, seed: int = 0) -> dict:  # fmt: skip
     module, datamodule, checkpoint = load_run(run, checkpoint)
     source = datamodule.source
     families, points = len(source.families), source.n_points
@@ -259,8 +260,10 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
     timed = {}
     latent = getattr(datamodule, "shape_context", False)  # a shape-latent model: latents from the fitted prior
     wrapper = partial(LatentSampling, train_points=datamodule.datasets["train"].points,
-                      train_labels=datamodule.datasets["train"].labels, seed=seed, prior=latent_prior,
-                      prior_options=prior_options) if latent else None  # fmt: skip
+                      train_labels=datamodule.datasets["train"].labels, seed=seed,
+                      prior=latent_prior or datamodule.latent_prior,
+                      prior_options=datamodule.latent_prior_options if latent_prior is None else prior_options,
+                      ) if latent else None  # fmt: skip
 
     def draw(name: str, labels: torch.Tensor, sampler: Sampler, scale: float = 1.0, network_wrapper=None) -> np.ndarray:
         start = time.perf_counter()
@@ -281,7 +284,7 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
                      "true distribution (fresh draw)": procedural(count, points, 2000)}  # fmt: skip
     model_rows = {"model, 50 NFE (dpmpp_2m)": fast} if guided is None else {
         "model, 50 NFE (dpmpp_2m)": fast, "model, CFG w=2": guided}  # fmt: skip
-    if latent:  # the best any latent prior could do: decode the references' own latents (reconstruction)
+    if latent:  # the oracle prior: decode the references' own latents (reconstructions)
         with torch.no_grad():
             own = module.sampling_network.encode(torch.tensor(reference, dtype=torch.float32))
         model_rows["model, references' own latents (oracle prior)"] = draw(
@@ -358,7 +361,7 @@ def main() -> None:
     parser.add_argument("task", choices=["speed", "emd", "baselines", "model", "completion"])
     parser.add_argument("--run", type=Path, help="a sciddm fit run directory (model, completion)")
     parser.add_argument("--checkpoint", type=Path, help="model: a checkpoint of --run (default: the newest)")
-    parser.add_argument("--latent-prior", default="gaussian", help="model: gaussian|mixture|diffusion")
+    parser.add_argument("--latent-prior", help="model: gaussian|mixture|diffusion (default: the run's config)")
     parser.add_argument("--prior-option", nargs="*", default=[], help="model: KEY=VALUE options of the latent prior")
     parser.add_argument("--seed", type=int, default=0, help="model: seed of the samples (noise and latents)")
     parser.add_argument("--completion-run", type=Path, help="a conditional completion run (completion)")
