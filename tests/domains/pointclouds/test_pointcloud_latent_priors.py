@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from domains.pointclouds.data import PointCloudDataModule, ProceduralShapes
+from domains.pointclouds.latent import LatentPointDenoiser
 from domains.pointclouds.latent_priors import DiffusionPrior, LatentPrior, MixturePrior, fit_mixture, make_prior
 from sciddm.errors import ConfigError
 
@@ -69,6 +70,14 @@ def test_priors_are_chosen_by_name_and_unknown_names_fail():
         make_prior("flow", points, labels, 0.0)
     with pytest.raises(ConfigError, match="latent prior"):
         PointCloudDataModule(ProceduralShapes(count_per_family=2, n_points=8), shape_context=True, latent_prior="flow")
+    datamodule = PointCloudDataModule(ProceduralShapes(count_per_family=4, n_points=8), val_fraction=0.0,
+                                      class_conditional=True, shape_context=True, latent_prior="mixture",
+                                      latent_prior_options={"components": 2})  # fmt: skip
+    datamodule.setup()
+    torch.manual_seed(0)
+    network = LatentPointDenoiser(latent_dim=4, width=16, depth=2, time_dim=8, encoder_width=16)
+    wrapper = datamodule.sampling_steering({})["network_wrapper"](network)
+    assert isinstance(wrapper.prior, MixturePrior) and len(wrapper.prior.mixtures[0][0]) == 2
     for prior in (MixturePrior(points, labels, components=2), LatentPrior(points, labels)):
         with pytest.raises(ConfigError, match="label 3"):  # label == class count is no class (nor the pooled fit)
             prior.sample(torch.tensor([0, 3]))
