@@ -48,9 +48,10 @@ from domains.graphs.baselines import ErdosRenyiBaseline, SBMBaseline
 from domains.graphs.datasets import load_dataset
 from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
 from domains.graphs.readers import read_graphs
-from domains.graphs.sampling import TIME_DISTORTIONS, DistortedSampler
 from domains.graphs.validity import component_profile
 from sciddm.io import write_json
+from sciddm.sampling import Sampler
+from sciddm.solvers.grids import TIME_DISTORTIONS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "graphs"
 
@@ -117,14 +118,14 @@ def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output
 
 def checkpoint_samplers(config: str, ckpt: str, settings: list[tuple[int, str, int]]) -> dict[tuple, Callable]:
     """For each ``(steps, time distortion, resample)`` setting, ``draw(num_graphs, seed)`` sampling a trained
-    checkpoint with that many sampling steps, DeFoG time distortion (domains/graphs/sampling.py) and RePaint-style
+    checkpoint with that many sampling steps, DeFoG time distortion (``Sampler.time_distortion``) and RePaint-style
     resampling ``r`` (each step taken ``r`` times with a forward re-noising in between; NFE = r x steps)."""
     from sciddm.checkpoints import load_model
 
     module, datamodule, _ = load_model(config, ckpt)
     datamodule.setup()
 
-    def sampler_draw(sampler: DistortedSampler) -> Callable[[int, int], list[nx.Graph]]:
+    def sampler_draw(sampler: Sampler) -> Callable[[int, int], list[nx.Graph]]:
         def draw(num_graphs: int, seed: int) -> list[nx.Graph]:
             samples, context, _ = module.sample_from(datamodule, num_graphs, seed=seed, sampler=sampler)
             return datamodule.sample_graphs(samples, context)
@@ -132,7 +133,7 @@ def checkpoint_samplers(config: str, ckpt: str, settings: list[tuple[int, str, i
         return draw
 
     base = dataclasses.asdict(module.sampler)
-    return {(steps, distortion, resample): sampler_draw(DistortedSampler(**base | {
+    return {(steps, distortion, resample): sampler_draw(Sampler(**base | {
         "steps": steps, "time_distortion": distortion, "resample": resample}))
         for steps, distortion, resample in settings}
 

@@ -2,8 +2,8 @@
 
 * ``sciddm fit|validate|test|predict --config FILE`` : LightningCLI; classes are chosen by ``class_path``,
   ``--print_config`` prints the resolved configuration.
-* ``sciddm sample --config FILE --ckpt_path CKPT --num_samples N [--solver S --steps K --resample R]
-  [--output PATH]`` :
+* ``sciddm sample --config FILE --ckpt_path CKPT --num_samples N [--solver S --steps K --grid G
+  --time_distortion D --resample R] [--output PATH]`` :
   sample a trained model through ``Trainer.predict`` and write the domain's format, a picture and metrics.
 * ``sciddm evaluate DOMAIN FILE [--reference FILE]`` : one JSON object of metrics on stdout.
 * ``sciddm guide ...`` : reward-guided design (see :mod:`sciddm.design`).
@@ -75,6 +75,8 @@ def run_sample(argv: Sequence[str]) -> int:
     parser.add_argument("--solver", default=None, help="continuous solver (default: the config's)")
     parser.add_argument("--steps", type=int, default=None, help="solver steps (default: the config's)")
     parser.add_argument("--grid", default=None, help="time grid: uniform, log_snr or edm")
+    parser.add_argument("--time_distortion", default=None,
+                        help="re-spacing of the grid: identity, polydec, polyinc, cos or revcos (DeFoG)")
     parser.add_argument("--resample", type=int, default=None,
                         help="RePaint resamplings per step for steered (e.g. inpainting) sampling; single-step solvers")
     parser.add_argument("--batch_size", type=int, default=None)
@@ -83,7 +85,7 @@ def run_sample(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     written = sample_to_files(args.config, args.ckpt_path, args.num_samples, Path(args.output), solver=args.solver,
                               steps=args.steps, grid=args.grid, resample=args.resample, batch_size=args.batch_size,
-                              seed=args.seed)
+                              seed=args.seed, time_distortion=args.time_distortion)
     for kind, path in written.items():
         print(f"{kind}: {path}")
     return 0

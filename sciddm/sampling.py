@@ -86,12 +86,14 @@ class Sampler:
     :math:`r` (Lugmayr et al. 2022, jump length 1): each step ``t -> s`` (with its hooks) is taken ``r`` times,
     re-noising :math:`x_s` back to ``t`` with the forward transition :math:`q(x_t\\mid x_s)` in between, so that
     steered parts (e.g. inpainted known values) and generated parts harmonise; it costs ``r`` times the NFE and
-    needs a single-step solver.
+    needs a single-step solver. ``time_distortion`` re-spaces the grid (DeFoG's maps, :mod:`sciddm.solvers.grids`);
+    models with categorical fields only walk a uniform grid before it.
     """
 
     solver: str = "dpmpp_2m"
     steps: int = 50
     grid: str = "log_snr"
+    time_distortion: str = "identity"
     t_max: float | None = None
     t_min: float | None = None
     denoise_final: bool = True
@@ -100,24 +102,28 @@ class Sampler:
 
     def __post_init__(self) -> None:
         from sciddm.solvers import SOLVERS
-        from sciddm.solvers.grids import GRIDS
+        from sciddm.solvers.grids import GRIDS, TIME_DISTORTIONS
 
         choose(self.solver, SOLVERS, "solver")
         choose(self.grid, GRIDS, "time grid")
+        choose(self.time_distortion, TIME_DISTORTIONS, "time distortion")
         if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 1:
             raise ConfigError(f"steps must be an integer >= 1, got {self.steps!r}")
         if not isinstance(self.resample, int) or isinstance(self.resample, bool) or self.resample < 1:
             raise ConfigError(f"resample must be an integer >= 1, got {self.resample!r}")
 
     def grid_for(self, fields: dict[str, Field]) -> Tensor:
-        """The shared time grid, spaced by the first Gaussian field's schedule (uniform if there is none)."""
+        """The shared time grid, spaced by the first Gaussian field's schedule (uniform if there is none), then
+        re-spaced by ``time_distortion``."""
         from sciddm.fields import GaussianField
         from sciddm.schedules import LinearFlow
+        from sciddm.solvers.grids import distort_grid
 
         gaussian = [f for f in fields.values() if isinstance(f, GaussianField)]
         schedule = gaussian[0].path.schedule if gaussian else LinearFlow()
         kind = self.grid if gaussian else "uniform"
-        return time_grid(schedule, self.steps, kind, t_max=self.t_max, t_min=self.t_min)
+        grid = time_grid(schedule, self.steps, kind, t_max=self.t_max, t_min=self.t_min)
+        return distort_grid(grid, self.time_distortion)
 
 
 Estimator = Callable[[dict[str, Tensor], float], dict[str, Tensor]]

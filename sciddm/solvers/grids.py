@@ -11,11 +11,25 @@ A grid is a float64 tensor :math:`t_0=t_{\max} > t_1 > \dots > t_K=t_{\min}` (K 
 Infinite log-SNR end points (:math:`\alpha=0` or :math:`\sigma=0`, e.g. the linear flow at both ends) are
 clipped to :math:`|\lambda|\le 15` (the VP-cosine range) for spacing only, so steps are not wasted where the
 marginals no longer change; the end points themselves stay exactly ``t_max`` and ``t_min``.
+
+**Time distortions** (DeFoG, Qin et al. 2024, sec. 4.2) re-space any such grid afterwards. Write a grid point as
+the progress :math:`u = (t_{\max} - t)/(t_{\max} - t_{\min}) \in [0, 1]` towards the data; an increasing map
+:math:`f` with :math:`f(0)=0`, :math:`f(1)=1` moves it to :math:`u' = f(u)`, so on a uniform grid the steps
+become :math:`\Delta u'_k \approx f'(u_k)/K`:
+
+* ``identity``: :math:`f(u) = u`;
+* ``polydec``: :math:`f(u) = 2u - u^2`: steps shrink linearly towards the data (DeFoG's choice for planar graphs);
+* ``polyinc``: :math:`f(u) = u^2`: steps grow towards the data;
+* ``cos``: :math:`f(u) = (1 - \cos\pi u)/2`: small steps at both ends;
+* ``revcos``: :math:`f(u) = 2u - (1 - \cos\pi u)/2`: large steps at both ends, small in the middle.
+
+The end points and the number of steps (hence the NFE) are unchanged.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -50,6 +64,24 @@ def edm_grid(schedule: Schedule, steps: int, t_max: float, t_min: float, rho: fl
 
 
 GRIDS = {"uniform": uniform_grid, "log_snr": log_snr_grid, "edm": edm_grid}
+
+TIME_DISTORTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "identity": lambda u: u,
+    "polydec": lambda u: 2.0 * u - u**2,
+    "polyinc": lambda u: u**2,
+    "cos": lambda u: 0.5 * (1.0 - torch.cos(math.pi * u)),
+    "revcos": lambda u: 2.0 * u - 0.5 * (1.0 - torch.cos(math.pi * u)),
+}
+
+
+def distort_grid(grid: Tensor, distortion: str) -> Tensor:
+    """Re-space a decreasing grid ``t_max = grid[0] > ... > grid[-1] = t_min`` by ``f(u)`` (module docstring)."""
+    f = choose(distortion, TIME_DISTORTIONS, "time distortion")
+    t_max, t_min = grid[0], grid[-1]
+    u = (t_max - grid) / (t_max - t_min)
+    distorted = t_max - f(u) * (t_max - t_min)
+    distorted[0], distorted[-1] = t_max, t_min
+    return distorted
 
 
 def time_grid(schedule: Schedule, steps: int, kind: str = "uniform", t_max: float | None = None,

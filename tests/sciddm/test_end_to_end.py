@@ -43,6 +43,7 @@ def test_sample_writes_samples_picture_metrics_and_is_reproducible(toy_checkpoin
     (["--solver", "bogus"], "unknown solver 'bogus'"),
     (["--steps", "0"], "steps must be an integer >= 1"),
     (["--grid", "cubic"], "unknown time grid 'cubic'"),
+    (["--time_distortion", "square"], "unknown time distortion 'square'"),
 ])
 def test_sample_bad_options(toy_checkpoint, tmp_path, capsys, args, message):
     out = tmp_path / "s.npy"
