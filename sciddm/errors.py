@@ -38,5 +38,5 @@ def choose(name: str, options: dict, what: str):
     try:
         return options[name]
     except KeyError:
-        valid = ", ".join(sorted(options))
+        valid = ", ".join(str(option) for option in sorted(options))
         raise ConfigError(f"unknown {what} {name!r}; choose one of: {valid}") from None

@@ -3,7 +3,8 @@ r"""Reconstruct the missing traces of a survey with a trained diffusion model, p
 Python API: :func:`reconstruct`. Command line::
 
     sciddm reconstruct --config CFG --ckpt_path CKPT --input survey.sgy --mask mask.npy \
-        --output recon.sgy [--method replace|dps|none] [--steps K] [--solver S] [--ensemble N] [--std_output P]
+        --output recon.sgy [--method replace|dps|none|estimate] [--steps K] [--solver S] [--ensemble N]
+        [--std_output P] [--symmetries 1|4|8]
 
 The survey is normalised once from its observed traces (the datamodule's ``normalization``), cut into
 overlapping patches of the training ``patch_shape`` and each patch is sampled with the model's solver; the
@@ -18,7 +19,13 @@ patches are blended back with :func:`stitching.stitch`. Measurement consistency 
   :math:`\tfrac12\|M\odot(\hat x_0(x_t)-y)\|^2` with the DPS step size :math:`\zeta/\|M\odot(\hat x_0-y)\|`
   (Chung et al. 2023; :class:`sciddm.guidance.GradientGuidance`, one backward pass per evaluation); observed
   traces are fitted, not copied;
-- ``none``: the network sees the observed traces and mask as inputs only (its conditional sample).
+- ``none``: the network sees the observed traces and mask as inputs only (its conditional sample);
+- ``estimate``: no sampling: the network's clean estimate from pure noise, one evaluation (one DDIM step from
+  ``t_max`` onto the schedule's end), i.e. its regression of the conditional mean :math:`\mathbb E[x_0\mid y]`,
+  the MMSE reconstruction; observed traces are copied back as with ``replace``.
+
+``symmetries`` = 4 or 8 averages the whole reconstruction over the flips (and transposes) of the trace grid
+(:mod:`domains.seismic.symmetry`), mean and standard deviation alike, at 4 or 8 times the cost.
 
 With ``ensemble = N`` the whole survey is reconstructed N times with different noise; the result is the
 voxel-wise mean and the population standard deviation :math:`\sqrt{\tfrac1N\sum_k (x_k-\bar x)^2}` of the
@@ -43,6 +50,7 @@ from domains.seismic.data import fit_normalization, measurement_context
 from domains.seismic.masks import volume_mask
 from domains.seismic.segy import SegyHeaders, new_headers, read_segy, write_segy
 from domains.seismic.stitching import stitch
+from domains.seismic.symmetry import grid_symmetries
 from domains.seismic.volume_io import SEGY_SUFFIXES, read_volume
 from sciddm.errors import ConfigError, DataError, SciDDMError, choose
 from sciddm.guidance import GradientGuidance, Inpainting, masked_misfit
@@ -51,7 +59,9 @@ from sciddm.lightning.module import DiffusionModule
 from sciddm.sampling import Sampler
 
 FIELD = "volume"
-METHODS = ("replace", "dps", "none")
+METHODS = ("replace", "dps", "none", "estimate")
+COPIES_OBSERVED = ("replace", "estimate")  # methods whose output keeps the observed samples bit for bit
+SYMMETRIES = {1: None, 4: False, 8: True}  # count -> with the transposes
 OUTPUT_SUFFIXES = (".npy", *SEGY_SUFFIXES)
 
 
@@ -106,18 +116,42 @@ def reconstruct(
     normalization: str = "rms",
     interpolate: bool = False,
     seed: int = 0,
+    symmetries: int = 1,
 ) -> Reconstruction:
     """Reconstruct ``volume`` ``[n_il, n_xl, n_t]`` where ``mask`` (trace or full, True = observed) is False.
 
     ``overlap`` defaults to a quarter of the patch along each axis; ``interpolate`` must match the training
     data (it adds the linearly interpolated condition). Member ``k`` of the ensemble draws its noise from
-    ``torch.Generator().manual_seed(seed + k)``: same seed, same result.
+    ``torch.Generator().manual_seed(seed + k)``: same seed, same result. ``symmetries`` (1, 4 or 8) averages
+    over the trace grid's flips and transposes (see the module docstring).
     """
     choose(method, dict.fromkeys(METHODS), "reconstruction method")
+    choose(symmetries, SYMMETRIES, "number of grid symmetries")
     if FIELD not in module.fields:
         raise ConfigError(f"the model generates {sorted(module.fields)}, not the seismic field {FIELD!r}")
     if ensemble < 1:
         raise ConfigError(f"ensemble must be >= 1, got {ensemble}")
+    options = (patch_shape, method, sampler, ensemble, overlap, batch_size, guidance_scale, normalization, interpolate,
+               seed)
+    if symmetries == 1:
+        return _reconstruct(module, volume, mask, *options)
+    maps = grid_symmetries(transpose=SYMMETRIES[symmetries])
+    results = [_reconstruct(module, g.apply(volume), g.apply(mask), *options) for g in maps]
+    mean = np.mean([g.invert(r.mean) for g, r in zip(maps, results, strict=True)], axis=0)
+    if method in COPIES_OBSERVED:  # a mean of equal float32 values need not round back to them
+        mean = np.where(volume_mask(mask, volume.shape), volume, mean).astype(np.float32)
+    return Reconstruction(mean=mean, std=np.mean([g.invert(r.std) for g, r in zip(maps, results, strict=True)], axis=0),
+                          nfe=results[0].nfe, network_calls=sum(r.network_calls for r in results))
+
+
+def _reconstruct(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int],
+                 method: str, sampler: Sampler | None, ensemble: int, overlap: int | Sequence[int] | None,
+                 batch_size: int, guidance_scale: float, normalization: str, interpolate: bool,
+                 seed: int) -> Reconstruction:
+    """:func:`reconstruct` on one orientation of the grid."""
+    if method == "estimate":
+        grid = (sampler or module.sampler).grid
+        sampler = Sampler(solver="ddim", steps=1, grid=grid, denoise_final=False)
     patch_shape = tuple(int(p) for p in patch_shape)
     overlap = tuple(p // 4 for p in patch_shape) if overlap is None else overlap
     observed_mask = volume_mask(mask, volume.shape)
@@ -131,10 +165,11 @@ def reconstruct(
     members, patch_samplers = [], []
     for member in range(ensemble):
         generator = torch.Generator(device=module.device).manual_seed(seed + member)
-        patch_samplers.append(PatchSampler(module, method, sampler, guidance_scale, generator))
+        consistency = "none" if method == "estimate" else method
+        patch_samplers.append(PatchSampler(module, consistency, sampler, guidance_scale, generator))
         blended = stitch(patch_samplers[-1], inputs, patch_shape, overlap, batch_size)[0]
         result = normalization_.denormalise(blended.to(torch.float64).numpy())
-        if method == "replace":
+        if method in COPIES_OBSERVED:
             result = np.where(observed_mask, volume, result)
         members.append(result)
     stacked = np.stack(members)
@@ -214,6 +249,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=4, help="patches per network call")
     parser.add_argument("--guidance_scale", type=float, default=1.0, help="DPS step size zeta")
     parser.add_argument("--allow_holes", action="store_true", help="accept SEG-Y grids with missing positions")
+    parser.add_argument("--symmetries", type=int, default=1,
+                        help="average over 4 flips or 8 flips and transposes of the trace grid (1: off)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -238,7 +275,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     hp = datamodule.hparams
     result = reconstruct(module, survey.data, mask, hp.patch_shape, args.method, sampler, args.ensemble,
                          args.overlap, args.batch_size, args.guidance_scale, hp.normalization,
-                         hp.get("interpolate", False), args.seed)
+                         hp.get("interpolate", False), args.seed, args.symmetries)
     written = {"reconstruction": output}
     write_volume(output, result.mean, survey.headers)
     if std_output is not None:

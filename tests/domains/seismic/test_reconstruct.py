@@ -15,6 +15,7 @@ from domains.seismic.denoisers import UNet3dDenoiser
 from domains.seismic.masks import random_traces, save_mask
 from domains.seismic.reconstruct import main, reconstruct
 from domains.seismic.segy import new_headers, read_segy, write_segy
+from domains.seismic.symmetry import symmetry_average
 from domains.seismic.synthetic import synthetic_volume
 from sciddm import DiffusionModule, GaussianField, VPCosine
 from sciddm.cli import main as sciddm_main
@@ -76,6 +77,36 @@ def test_reconstruction_option_errors(survey, options, message):
     volume, mask = survey
     with pytest.raises(ConfigError, match=message):
         reconstruct(module(residual=True), volume, mask, PATCH, **{"interpolate": True, **options})
+
+
+def test_estimate_is_the_one_step_clean_estimate_with_observed_traces_copied(survey):
+    volume, mask = survey
+    net = module(residual=False)
+    kwargs = {"overlap": 2, "batch_size": 4, "interpolate": True}
+    estimate = reconstruct(net, volume, mask, PATCH, "estimate", **kwargs)
+    one_step = Sampler(solver="ddim", steps=1, grid=net.sampler.grid, denoise_final=False)
+    free = reconstruct(net, volume, mask, PATCH, "none", one_step, **kwargs)
+    assert estimate.nfe == 1
+    np.testing.assert_array_equal(estimate.mean[mask], volume[mask])
+    np.testing.assert_array_equal(estimate.mean[~mask], free.mean[~mask])
+    assert not np.allclose(free.mean[mask], volume[mask])  # the network alone does not reproduce them
+
+
+@pytest.mark.parametrize("count", [4, 8])
+def test_symmetries_average_the_reconstruction_over_the_grid_maps(survey, count):
+    """Mean over the grid maps of the single-orientation reconstruction (checked against symmetry_average)."""
+    volume, mask = survey
+    net = module(residual=False)
+    kwargs = {"overlap": 2, "batch_size": 4, "interpolate": True, "seed": 3}
+    averaged = reconstruct(net, volume, mask, PATCH, "estimate", symmetries=count, **kwargs)
+    expected = symmetry_average(lambda v, m: reconstruct(net, v, m, PATCH, "estimate", **kwargs).mean, volume, mask,
+                                transpose=count == 8)
+    np.testing.assert_allclose(averaged.mean, expected, rtol=1e-6, atol=1e-6)
+    single = reconstruct(net, volume, mask, PATCH, "estimate", **kwargs)
+    assert averaged.network_calls == count * single.network_calls
+    assert not np.allclose(averaged.mean, single.mean)
+    with pytest.raises(ConfigError, match="number of grid symmetries 3; choose one of: 1, 4, 8"):
+        reconstruct(net, volume, mask, PATCH, "estimate", symmetries=3, **kwargs)
 
 
 class IdentityNetwork(torch.nn.Module):
@@ -204,6 +235,21 @@ def test_bad_output_suffix_fails_before_any_work(trained, survey, tmp_path, caps
     save_mask(tmp_path / "mask.npy", survey[1])
     code = main(command(trained, source, tmp_path / "mask.npy", tmp_path / "recon.txt"))
     assert_failed_cleanly(code, capsys, tmp_path, str(tmp_path / "recon.txt"), ".sgy")
+
+
+def test_command_line_estimate_averaged_over_the_grid_symmetries(trained, survey, tmp_path, capsys):
+    volume, mask = survey
+    source = segy_survey(tmp_path, survey)
+    save_mask(tmp_path / "mask.npy", mask)
+    output = tmp_path / "recon.sgy"
+    assert main(command(trained, source, tmp_path / "mask.npy", output, "--method", "estimate",
+                        "--symmetries", "8")) == 0
+    assert "nfe per patch: 1, network calls: 8" in capsys.readouterr().out  # 12 x 10 grid: one 8 x 8 patch batch
+    result = read_segy(output).data
+    np.testing.assert_array_equal(result[mask], read_segy(source).data[mask])
+    code = main(command(trained, source, tmp_path / "mask.npy", tmp_path / "bad.sgy", "--symmetries", "3"))
+    assert code == 2 and "number of grid symmetries 3" in capsys.readouterr().err
+    assert not (tmp_path / "bad.sgy").exists()
 
 
 @pytest.mark.parametrize("where", ["reconstruct", "write"])
