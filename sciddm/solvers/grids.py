@@ -77,6 +77,8 @@ TIME_DISTORTIONS: dict[str, Callable[[Tensor], Tensor]] = {
 def distort_grid(grid: Tensor, distortion: str) -> Tensor:
     """Re-space a decreasing grid ``t_max = grid[0] > ... > grid[-1] = t_min`` by ``f(u)`` (module docstring)."""
     f = choose(distortion, TIME_DISTORTIONS, "time distortion")
+    if distortion == "identity":  # exactly the grid, not the grid up to rounding
+        return grid
     t_max, t_min = grid[0], grid[-1]
     u = (t_max - grid) / (t_max - t_min)
     distorted = t_max - f(u) * (t_max - t_min)
