@@ -50,7 +50,7 @@ from domains.seismic.data import fit_normalization, measurement_context
 from domains.seismic.masks import volume_mask
 from domains.seismic.segy import SegyHeaders, new_headers, read_segy, write_segy
 from domains.seismic.stitching import stitch
-from domains.seismic.symmetry import grid_symmetries
+from domains.seismic.symmetry import symmetry_average
 from domains.seismic.volume_io import SEGY_SUFFIXES, read_volume
 from sciddm.errors import ConfigError, DataError, SciDDMError, choose
 from sciddm.guidance import GradientGuidance, Inpainting, masked_misfit
@@ -135,13 +135,18 @@ def reconstruct(
                seed)
     if symmetries == 1:
         return _reconstruct(module, volume, mask, *options)
-    maps = grid_symmetries(transpose=SYMMETRIES[symmetries])
-    results = [_reconstruct(module, g.apply(volume), g.apply(mask), *options) for g in maps]
-    mean = np.mean([g.invert(r.mean) for g, r in zip(maps, results, strict=True)], axis=0)
+    results: list[Reconstruction] = []
+
+    def mean_and_std(oriented_volume: np.ndarray, oriented_mask: np.ndarray) -> np.ndarray:
+        results.append(_reconstruct(module, oriented_volume, oriented_mask, *options))
+        return np.stack([results[-1].mean, results[-1].std], axis=-1)  # grid axes first, as the maps need
+
+    averaged = symmetry_average(mean_and_std, volume, mask, transpose=SYMMETRIES[symmetries])
+    mean, std = (np.ascontiguousarray(averaged[..., k]) for k in (0, 1))
     if method in COPIES_OBSERVED:  # a mean of equal float32 values need not round back to them
         mean = np.where(volume_mask(mask, volume.shape), volume, mean).astype(np.float32)
-    return Reconstruction(mean=mean, std=np.mean([g.invert(r.std) for g, r in zip(maps, results, strict=True)], axis=0),
-                          nfe=results[0].nfe, network_calls=sum(r.network_calls for r in results))
+    return Reconstruction(mean=mean, std=std, nfe=results[0].nfe,
+                          network_calls=sum(r.network_calls for r in results))
 
 
 def _reconstruct(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int],
