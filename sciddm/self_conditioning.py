@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from sciddm.errors import ConfigError
@@ -36,14 +35,17 @@ def is_self_conditioned(network: Any) -> bool:
 
 
 def with_estimates(context: dict[str, Any], estimates: dict[str, Tensor]) -> dict[str, Any]:
-    """A copy of ``context`` carrying ``estimates`` (detached) under :data:`SELF_CONDITION`."""
-    return {**context, SELF_CONDITION: {name: value.detach() for name, value in estimates.items()}}
+    """A copy of ``context`` carrying ``estimates`` (the caller detaches them) under :data:`SELF_CONDITION`."""
+    return {**context, SELF_CONDITION: dict(estimates)}
 
 
-def previous_estimate(context: dict[str, Any], field: str, like: Tensor) -> Tensor:
-    """The estimate of ``field`` a self-conditioned network should read: the stored one, or zeros shaped like it."""
+def previous_estimate(context: dict[str, Any], field: str, shape: tuple[int, ...], reference: Tensor) -> Tensor:
+    """The estimate of ``field`` a self-conditioned network should read: the stored one, or zeros of ``shape``.
+
+    Either way it comes with ``reference``'s dtype and device.
+    """
     stored = context.get(SELF_CONDITION, {}).get(field)
-    return torch.zeros_like(like) if stored is None else stored.to(like.dtype)
+    return reference.new_zeros(shape) if stored is None else stored.to(reference.dtype)
 
 
 def refuse_self_conditioned(network: Any, method: str) -> None:

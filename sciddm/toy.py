@@ -149,7 +149,7 @@ class MLPDenoiser(nn.Module):
     def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
         x = x_t[self.field]
         if self.self_conditioning:
-            x = torch.cat([x, previous_estimate(context, self.field, x)], dim=-1)
+            x = torch.cat([x, previous_estimate(context, self.field, x.shape, x)], dim=-1)
         return {self.field: self.mlp(torch.cat([x, self.time(t)], dim=-1))}
 
 

@@ -91,7 +91,7 @@ class ConditionalSegmentationUNet(nn.Module):
                   + ([image] if self.raw_image else []))
         if self.self_conditioning:
             estimate_shape = (*x_t[self.field].shape[:-1], self.mask_channels) if self.categorical else mask.shape
-            inputs.append(self.channels_first(previous_estimate(context, self.field, mask.new_zeros(estimate_shape))))
+            inputs.append(self.channels_first(previous_estimate(context, self.field, estimate_shape, mask)))
         features = torch.cat(inputs, dim=1)
         out = self.unet(features, self.time_embedding(t))
         if self.categorical:

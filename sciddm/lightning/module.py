@@ -170,8 +170,9 @@ class DiffusionModule(pl.LightningModule):
                                                       ) < self.self_conditioning_rate:
             with torch.no_grad():
                 first = network(inputs, t, context)
-            context = with_estimates(context, {name: field.denoised(first[name], corrupted[name][0], t)
-                                               for name, field in self.fields.items()})
+                estimates = {name: field.denoised(first[name], corrupted[name][0], t)
+                             for name, field in self.fields.items()}
+            context = with_estimates(context, estimates)
         outputs = network(inputs, t, context)
         per_field = {name: field.loss(outputs[name], x0[name], *corrupted[name], t, context).mean()
                      for name, field in self.fields.items()}
