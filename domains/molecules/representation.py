@@ -19,8 +19,8 @@ time per molecule. Atom counts are drawn from the training distribution by
 :meth:`domains.molecules.data.MoleculeDataModule.sample_template` (or fixed there).
 
 ``QM9_MARGINALS`` are the class frequencies of the QM9 training split (99,998 molecules, EDM split, seed 0),
-as printed by ``python -m domains.molecules.representation``; the configs spell them out because LightningCLI
-builds the model before it sees the data (a test checks them against the data).
+as printed by ``python -m domains.molecules.representation``: the default of :func:`molecule_fields` for Python
+use. The configs instead set ``marginal: data`` and have the module count them on their training split.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def molecule_fields(marginals: dict[str, torch.Tensor | tuple[float, ...]] = QM9
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the training-split marginals of QM9 (``QM9_MARGINALS``; with options, those of the configs'
-    subsets: ``--max_molecules 5000 --remove_hydrogens`` for ``qm9_quick.yaml``)."""
+    """Print the training-split marginals of QM9 (``QM9_MARGINALS``; with options, those of a subset, e.g.
+    ``--max_molecules 3000 --remove_hydrogens`` for ``qm9_quick.yaml``'s)."""
     import argparse
 
     from domains.molecules.data import MoleculeDataModule

@@ -49,7 +49,7 @@ def test_fields_priors_and_weights(data):
 
 
 def test_qm9_marginal_constants_match_a_data_subset(data):
-    """The configs' constants are the full training split's; 60 molecules agree to sampling error."""
+    """``molecule_fields``' default constants are the full training split's; 60 molecules agree to sampling error."""
     for name, values in QM9_MARGINALS.items():
         assert math.isclose(sum(values), 1.0, abs_tol=1e-5)
         assert (torch.tensor(values) - data.marginals[name].float()).abs().max() < 0.04
