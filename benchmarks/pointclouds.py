@@ -60,6 +60,7 @@ from domains.pointclouds.emd import emd_exact, emd_sinkhorn
 from domains.pointclouds.generation import complete, completion_scores, sample_classes
 from domains.pointclouds.io import read_point_set
 from domains.pointclouds.latent import LATENT_KEY, LatentSampling
+from domains.pointclouds.latent_priors import make_prior
 from domains.pointclouds.metrics import set_metrics
 from domains.pointclouds.normalize import normalize
 from domains.pointclouds.partial import half_space_cut, random_directions, random_subset
@@ -302,6 +303,99 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
     return {**results, "timing": timed, "checkpoint": str(checkpoint)}
 
 
+def parse_prior(spec: str) -> tuple[str, dict]:
+    """``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` (values read as YAML) -> ``(NAME, options)``."""
+    name, _, options = spec.partition(":")
+    return name, {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in options.split(",")
+                                                                  if item)}  # fmt: skip
+
+
+def summarize(per_seed: list[dict[str, dict]], baselines: tuple[str, ...]) -> dict:
+    """Mean and sample standard deviation over seeds of each row's metrics, and for every row the 1-NNA-CD
+    difference to each of ``baselines`` paired by seed (mean, standard error, seeds where the row is lower)."""
+    summary = {}
+    for name in per_seed[0]:
+        values = {metric: np.array([seed[name][metric] for seed in per_seed]) for metric in per_seed[0][name]}
+        row = {metric: {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+               for metric, v in values.items()}  # fmt: skip
+        for baseline in baselines:
+            difference = values["one_nna_cd"] - np.array([seed[baseline]["one_nna_cd"] for seed in per_seed])
+            error = float(difference.std(ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else 0.0
+            row[f"1-NNA minus {baseline}"] = {"mean": float(difference.mean()), "standard_error": error,
+                                              "seeds_lower": int((difference < 0).sum())}  # fmt: skip
+        summary[name] = row
+    return summary
+
+
+JITTER, MATCHED = "jitter memoriser (sigma 0.02)", "jitter memoriser, class-matched (sigma 0.02)"
+
+
+def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, checkpoint: Path | None = None,
+           train_per_family: int = 0) -> dict:  # fmt: skip
+    """Latent priors of a shape-latent run against the memorisers over several sampling seeds (module doc)."""
+    module, datamodule, checkpoint = load_run(run, checkpoint)
+    denoiser, source = module.sampling_network, datamodule.source
+    families, points = len(source.families), source.n_points
+    if train_per_family:  # the same trained encoder/decoder, priors and memorisers fitted on more shapes
+        train_points = torch.tensor(procedural(train_per_family, points, source.seed), dtype=torch.float32)
+        train_labels = torch.arange(families).repeat_interleave(train_per_family)
+    else:
+        train_points, train_labels = datamodule.datasets["train"].points, datamodule.datasets["train"].labels
+    validation = datamodule.datasets["val"]
+    with torch.no_grad():
+        train_latents, validation_latents = denoiser.encode(train_points), denoiser.encode(validation.points)
+    reference = procedural(count, points, 1000)
+    labels = torch.arange(families).repeat_interleave(count)
+    sampler = {50: FAST, 1000: SLOW}[nfe]
+    print(f"run {checkpoint}, {len(train_points)} training shapes, {len(validation)} validation shapes, "
+          f"{len(reference)} references, {nfe} NFE, seeds {seeds}")  # fmt: skip
+    fitted, selection = {}, {}
+    for spec in specs:
+        name, options = parse_prior(spec)
+        cpu = time.process_time()
+        fitted[spec] = make_prior(name, train_latents, train_labels, denoiser.latent_noise**2, **options)
+        prior = fitted[spec]
+        selection[spec] = {"fit_cpu_s": time.process_time() - cpu,
+                           **{key: getattr(prior, key) for key in ("components", "bandwidths") if hasattr(prior, key)}}
+        if hasattr(prior, "log_prob"):
+            selection[spec]["validation_log_likelihood"] = float(prior.log_prob(validation_latents,
+                                                                                validation.labels).mean())
+        print(f"prior {spec}: {selection[spec]}")
+    if not seeds:  # the selection alone (validation likelihoods), no test samples
+        return {"checkpoint": str(checkpoint), "selection": selection}
+    jitter = JitterBaseline(0.02).fit(train_points.double().numpy(), train_labels.numpy())
+
+    def decode(latents: torch.Tensor, seed: int) -> np.ndarray:
+        return sample_classes(module, labels, points, sampler, seed=seed, network_wrapper=given_latents(latents)
+                              )[0].double().numpy()  # fmt: skip
+
+    per_seed, cpu_seconds = [], []
+    for seed in seeds:
+        cpu = time.process_time()
+        generator = torch.Generator().manual_seed(seed)
+        members = [torch.nonzero(train_labels == k)[:, 0] for k in labels.tolist()]
+        memorised = torch.stack([m[torch.randint(len(m), (1,), generator=generator)][0] for m in members])
+        rows = {JITTER: jitter.sample(len(reference), points, seed),
+                MATCHED: jitter.sample(len(reference), points, seed, labels.numpy()),
+                "true distribution (fresh draw)": procedural(count, points, 2000 + 10 * seed),
+                "latent memoriser (training latents decoded)": decode(train_latents[memorised], seed)}  # fmt: skip
+        for spec, prior in fitted.items():
+            rows[f"prior {spec}"] = decode(prior.sample(labels, torch.Generator().manual_seed(seed)), seed)
+        per_seed.append(score_rows(rows, reference, f"seed {seed}: {len(reference)} vs {len(reference)}"))
+        cpu_seconds.append(time.process_time() - cpu)
+        print(f"seed {seed}: {cpu_seconds[-1]:.0f} CPU-s")
+    summary = summarize(per_seed, (JITTER, MATCHED))
+    print(f"| {len(reference)} vs {len(reference)}, {nfe} NFE, seeds {seeds} | 1-NNA-CD mean +- std | COV-CD | "
+          f"MMD-CD | 1-NNA minus class-matched jitter (paired: mean +- s.e., seeds lower) |\n|---|---|---|---|---|")
+    for name, row in summary.items():
+        paired = row[f"1-NNA minus {MATCHED}"]
+        print(f"| {name} | {row['one_nna_cd']['mean']:.3f} +- {row['one_nna_cd']['std']:.3f} | "
+              f"{row['cov_cd']['mean']:.3f} +- {row['cov_cd']['std']:.3f} | {row['mmd_cd']['mean']:.5f} | "
+              f"{paired['mean']:+.3f} +- {paired['standard_error']:.3f} ({paired['seeds_lower']}/{len(seeds)}) |")
+    return {"checkpoint": str(checkpoint), "nfe": nfe, "seeds": seeds, "selection": selection,
+            "per_seed": per_seed, "summary": summary, "cpu_seconds_per_seed": cpu_seconds}  # fmt: skip
+
+
 def given_latents(latents: torch.Tensor):
     """A network wrapper (for ``sample_classes``) that hands fixed shape latents to every call."""
     return lambda network: lambda x_t, t, context: network(x_t, t, {**context, LATENT_KEY: latents})
@@ -358,12 +452,18 @@ def completion(run: Path, count: int, known_points: int, upsample_known: int, ou
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=["speed", "emd", "baselines", "model", "completion"])
+    parser.add_argument("task", choices=["speed", "emd", "baselines", "model", "priors", "completion"])
     parser.add_argument("--run", type=Path, help="a sciddm fit run directory (model, completion)")
     parser.add_argument("--checkpoint", type=Path, help="model: a checkpoint of --run (default: the newest)")
     parser.add_argument("--latent-prior", help="model: gaussian|mixture|diffusion (default: the run's config)")
     parser.add_argument("--prior-option", nargs="*", default=[], help="model: KEY=VALUE options of the latent prior")
     parser.add_argument("--seed", type=int, default=0, help="model: seed of the samples (noise and latents)")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4], help="priors: sampling seeds")
+    parser.add_argument("--prior", nargs="*", default=["mixture:components=4"],
+                        help="priors: NAME[:KEY=VALUE,...] of each latent prior to compare")
+    parser.add_argument("--nfe", type=int, choices=[50, 1000], default=50, help="priors: dpmpp_2m 50 or ddpm 1000")
+    parser.add_argument("--train-per-family", type=int, default=0,
+                        help="priors: fit priors and memorisers on this many shapes per family (0: the run's split)")
     parser.add_argument("--completion-run", type=Path, help="a conditional completion run (completion)")
     parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE (0: none)")
     parser.add_argument("--known", type=int, default=128, help="known points of a completion input")
@@ -387,6 +487,9 @@ def main() -> None:
         options = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.prior_option)}
         result = model(args.run, args.per_family, args.long_per_family, args.out, args.checkpoint, args.latent_prior,
                        options, args.seed)  # fmt: skip
+    elif args.task == "priors":
+        result = priors(args.run, args.per_family, args.seeds, args.prior, args.nfe, args.checkpoint,
+                        args.train_per_family)  # fmt: skip
     else:
         result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out,
                             args.completion_run)  # fmt: skip

@@ -32,6 +32,19 @@ def test_jitter_without_noise_returns_training_shapes():
         JitterBaseline(sigma=-1)
 
 
+def test_class_matched_jitter_draws_shapes_of_the_requested_labels():
+    clouds = np.concatenate([generate_family("torus", 3, 32, seed=0)[0], generate_family("table", 3, 32, seed=1)[0]])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    requested = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+    samples = JitterBaseline(sigma=0.0).fit(clouds, labels).sample(8, 32, seed=4, labels=requested)
+    nearest = pairwise_chamfer(samples, clouds).argmin(axis=1)
+    assert np.all(pairwise_chamfer(samples, clouds).min(axis=1) == 0) and np.array_equal(labels[nearest], requested)
+    with pytest.raises(ConfigError, match="class-matched"):
+        JitterBaseline().fit(clouds).sample(2, 32, seed=0, labels=np.array([0, 1]))
+    with pytest.raises(ConfigError, match="no training shape"):
+        JitterBaseline().fit(clouds, labels).sample(1, 32, seed=0, labels=np.array([2]))
+
+
 def test_cloud_grid_picture(tmp_path):
     clouds, _ = generate_family("torus", 5, 200, seed=0)
     path = plot_cloud_grid(clouds, tmp_path / "grid.png", titles=[f"torus {i}" for i in range(5)], columns=3)

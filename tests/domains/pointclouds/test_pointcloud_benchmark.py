@@ -1,5 +1,5 @@
-"""The benchmark's Chamfer comparators against brute force; its model and completion tasks end to end on a tiny
-quickstart run (slow: a 1000-NFE sampling)."""
+"""The benchmark's Chamfer comparators against brute force; the seed summary against hand-computed statistics;
+its model, priors and completion tasks end to end on tiny runs (slow: a 1000-NFE sampling)."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks.pointclouds import completion, dense_pairwise_chamfer, model, morton_order, scipy_pairwise_chamfer
+from benchmarks.pointclouds import (
+    completion,
+    dense_pairwise_chamfer,
+    model,
+    morton_order,
+    parse_prior,
+    priors,
+    scipy_pairwise_chamfer,
+    summarize,
+)
 from sciddm.cli import main
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "pointclouds" / "quickstart.yaml"
@@ -27,6 +36,21 @@ def test_scipy_and_dense_comparators_match_brute_force():
     expected = squared.min(3).mean(2) + squared.min(2).mean(2)
     np.testing.assert_allclose(scipy_pairwise_chamfer(x, y, workers=1), expected, rtol=1e-10)
     np.testing.assert_allclose(dense_pairwise_chamfer(x, y, columns=16), expected, rtol=1e-4)  # float32
+
+
+def test_seed_summary_and_paired_differences_by_hand():
+    per_seed = [{"model": {"one_nna_cd": 0.70, "cov_cd": 0.5}, "jitter": {"one_nna_cd": 0.60, "cov_cd": 0.4}},
+                {"model": {"one_nna_cd": 0.60, "cov_cd": 0.3}, "jitter": {"one_nna_cd": 0.65, "cov_cd": 0.4}},
+                {"model": {"one_nna_cd": 0.65, "cov_cd": 0.4}, "jitter": {"one_nna_cd": 0.55, "cov_cd": 0.4}}]
+    row = summarize(per_seed, ("jitter",))["model"]
+    assert row["one_nna_cd"]["mean"] == pytest.approx(0.65) and row["one_nna_cd"]["std"] == pytest.approx(0.05)
+    assert row["cov_cd"] == {"mean": pytest.approx(0.4), "std": pytest.approx(0.1)}
+    paired = row["1-NNA minus jitter"]  # differences +0.10, -0.05, +0.10: mean 0.05, std 0.0866, s.e. 0.05
+    assert paired == {"mean": pytest.approx(0.05), "standard_error": pytest.approx(0.05), "seeds_lower": 1}
+    assert parse_prior("kernel:bandwidth=auto,shape=covariance") == ("kernel", {"bandwidth": "auto",
+                                                                                "shape": "covariance"})  # fmt: skip
+    assert parse_prior("mixture:components=4") == ("mixture", {"components": 4}) and parse_prior("gaussian") == (
+        "gaussian", {})  # fmt: skip
 
 
 @pytest.mark.slow
@@ -70,3 +94,12 @@ def test_model_task_on_a_tiny_shape_latent_run(tmp_path):
     true_draw = scores["full"]["true distribution (fresh draw)"]
     assert true_draw["raw_radius"] == pytest.approx(1.0)  # unit-sphere shapes: largest radius exactly 1
     assert all(row["sample_to_reference_cd"] >= 0 for row in scores["full"].values())
+    compared = priors(run, count=2, seeds=[0, 1], specs=["gaussian", "kernel:bandwidth=auto"], nfe=50,
+                      checkpoint=checkpoint)  # fmt: skip
+    assert len(compared["per_seed"]) == 2 and len(compared["summary"]) == 6  # 4 memoriser/draw rows + 2 priors
+    assert "validation_log_likelihood" in compared["selection"]["gaussian"]
+    assert len(compared["selection"]["kernel:bandwidth=auto"]["bandwidths"]) == 4  # 3 classes and the pooled fit
+    seeds = [seed["prior gaussian"]["one_nna_cd"] for seed in compared["per_seed"]]
+    assert compared["summary"]["prior gaussian"]["one_nna_cd"]["mean"] == pytest.approx(np.mean(seeds))
+    more = priors(run, count=2, seeds=[], specs=["gaussian"], nfe=50, checkpoint=checkpoint, train_per_family=3)
+    assert set(more) == {"checkpoint", "selection"}  # no seeds: the selection alone

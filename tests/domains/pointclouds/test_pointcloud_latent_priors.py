@@ -1,12 +1,25 @@
 """Latent priors: EM against the closed-form moments of separated clusters, the kernel-density limit, the latent
-diffusion prior's class means, and the choice by name."""
+diffusion prior's class means, the choice by name, densities against the written-out formula, the leave-one-out
+bandwidth selector against a brute-force likelihood, components chosen by held-out likelihood."""
+
+import math
 
 import pytest
 import torch
 
 from domains.pointclouds.data import PointCloudDataModule, ProceduralShapes
 from domains.pointclouds.latent import LatentPointDenoiser
-from domains.pointclouds.latent_priors import DiffusionPrior, LatentPrior, MixturePrior, fit_mixture, make_prior
+from domains.pointclouds.latent_priors import (
+    DiffusionPrior,
+    GaussianMixture,
+    KernelPrior,
+    LatentPrior,
+    MixturePrior,
+    fit_mixture,
+    held_out_log_likelihood,
+    leave_one_out_log_likelihood,
+    make_prior,
+)
 from sciddm.errors import ConfigError
 
 CENTRES = torch.tensor([[10.0, 0.0], [-10.0, 0.0], [0.0, 10.0]], dtype=torch.float64)
@@ -81,3 +94,94 @@ def test_priors_are_chosen_by_name_and_unknown_names_fail():
     for prior in (MixturePrior(points, labels, components=2), LatentPrior(points, labels)):
         with pytest.raises(ConfigError, match="label 3"):  # label == class count is no class (nor the pooled fit)
             prior.sample(torch.tensor([0, 3]))
+
+
+def brute_force_mixture_log_prob(point: torch.Tensor, weights, means, covariances) -> float:
+    """``log sum_k w_k N(x; m_k, C_k)`` written out: ``N = exp(-q/2) / sqrt((2 pi)^D det C)``."""
+    total = 0.0
+    for w, m, c in zip(weights, means, covariances, strict=True):
+        d = point - m
+        quadratic = float(d @ torch.linalg.solve(c, d))
+        total += float(w) * math.exp(-quadratic / 2) / math.sqrt((2 * math.pi) ** len(d) * float(torch.det(c)))
+    return math.log(total)
+
+
+def test_mixture_log_prob_is_the_written_out_density():
+    weights = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    means = torch.tensor([[0.0, 1.0], [2.0, -1.0]], dtype=torch.float64)
+    covariances = torch.tensor([[[1.0, 0.3], [0.3, 0.5]], [[0.4, 0.0], [0.0, 2.0]]], dtype=torch.float64)
+    mixture = GaussianMixture.of(weights, means, covariances)
+    points = torch.tensor([[0.5, 0.5], [3.0, -2.0], [-1.0, 4.0]], dtype=torch.float64)
+    expected = [brute_force_mixture_log_prob(p, weights, means, covariances) for p in points]
+    torch.testing.assert_close(mixture.log_prob(points), torch.tensor(expected, dtype=torch.float64))
+
+
+def test_leave_one_out_likelihood_matches_the_brute_force_and_the_k_fold_limit():
+    points = clusters(6).double()  # 18 points
+    covariance = torch.tensor([[0.8, 0.1], [0.1, 0.3]], dtype=torch.float64)
+    n = len(points)
+    brute = sum(brute_force_mixture_log_prob(points[i], [1 / (n - 1)] * (n - 1),
+                                             torch.cat([points[:i], points[i + 1 :]]), [covariance] * (n - 1))
+                for i in range(n)) / n  # fmt: skip
+    assert leave_one_out_log_likelihood(points, covariance) == pytest.approx(brute, rel=1e-10)
+
+    def kernel(part: torch.Tensor) -> GaussianMixture:
+        return GaussianMixture.of(torch.full((len(part),), 1 / len(part), dtype=torch.float64), part,
+                                  covariance.expand(len(part), 2, 2))  # fmt: skip
+
+    k_fold = held_out_log_likelihood(kernel, points, folds=n, generator=torch.Generator().manual_seed(0))
+    assert k_fold == pytest.approx(brute, rel=1e-6)  # n folds of one point: leave-one-out (1e-9 jitter aside)
+
+
+def test_kernel_prior_takes_the_bandwidth_of_highest_leave_one_out_likelihood():
+    points, labels = clusters(20).float(), torch.arange(3).repeat_interleave(20)
+    candidates = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+    prior = KernelPrior(points, labels, extra_variance=0.01, shape="isotropic", candidates=candidates)
+    for group, chosen in zip([*points.view(3, 20, 2), points], prior.bandwidths, strict=True):
+        eye = torch.eye(2, dtype=torch.float64)
+        scores = [leave_one_out_log_likelihood(group.double(), (h * h + 0.01) * eye) for h in candidates]
+        assert chosen == candidates[max(range(len(candidates)), key=scores.__getitem__)]
+    # two latents d apart: each scores the other by N(d; 0, v I), largest at v = |d|^2 / D, so h^2 = |d|^2 / D - s^2
+    pair = KernelPrior(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), None, 0.01, candidates=(1.0, 1.99**0.5, 1.5, 2.0))
+    assert pair.bandwidths == [1.99**0.5, 1.99**0.5]
+    weights, means, factors = prior.mixtures[0]
+    assert torch.equal(means, points[:20].double()) and torch.allclose(weights, torch.full((20,), 0.05).double())
+    expected = (prior.bandwidths[0] ** 2 + 0.01) * torch.eye(2, dtype=torch.float64)
+    torch.testing.assert_close(factors[7] @ factors[7].T, expected)
+    shaped = KernelPrior(points, labels, 0.01, bandwidth=0.5, shape="covariance")
+    torch.testing.assert_close(shaped.mixtures[1].factors[0] @ shaped.mixtures[1].factors[0].T,
+                               0.25 * torch.cov(points[20:40].double().T, correction=0) + 0.01 * torch.eye(2).double())
+    with pytest.raises(ConfigError, match="bandwidth"):
+        KernelPrior(points, labels, bandwidth=-1.0)
+    with pytest.raises(ConfigError, match="kernel shape"):
+        KernelPrior(points, labels, bandwidth=0.5, shape="round")
+
+
+def test_mixture_components_chosen_by_held_out_likelihood_find_the_three_clusters():
+    points = clusters(40).float()
+    prior = MixturePrior(points, None, 0.0, components="auto", candidates=(1, 2, 3), folds=5)
+    assert prior.components == [3, 3] and max(prior.scores[0], key=prior.scores[0].get) == 3
+    assert prior.scores[0][1] < prior.scores[0][2] < prior.scores[0][3]
+    diagonal = MixturePrior(points, None, 0.0, components=3, covariance="diagonal")
+    for _, _, factors in diagonal.mixtures:
+        covariances = factors @ factors.transpose(1, 2)
+        assert torch.count_nonzero(covariances - torch.diag_embed(torch.diagonal(covariances, dim1=1, dim2=2))) == 0
+    with pytest.raises(ConfigError, match="components"):
+        MixturePrior(points, None, components="many")
+    with pytest.raises(ConfigError, match="mixture covariance"):
+        MixturePrior(points, None, components=2, covariance="tied")
+
+
+def test_prior_log_prob_follows_the_labels():
+    points, labels = clusters(15).float(), torch.arange(3).repeat_interleave(15)
+    queries, query_labels = torch.tensor([[10.0, 0.5], [0.0, 9.0], [1.0, 1.0]]), torch.tensor([0, 2, -1])
+    for prior in (MixturePrior(points, labels, 0.01, components=2), KernelPrior(points, labels, 0.01)):
+        expected = torch.stack([prior.mixtures[g].log_prob(q[None])[0] for g, q in zip([0, 2, 3], queries,
+                                                                                         strict=True)])  # fmt: skip
+        torch.testing.assert_close(prior.log_prob(queries, query_labels), expected)
+    gaussian = LatentPrior(points, labels, 0.01)
+    covariance = torch.cov(points[15:30].double().T, correction=0) + 0.01 * torch.eye(2).double()
+    query = torch.tensor([[-10.2, 0.1]])  # near class 1 (centre (-10, 0)): the written-out density does not underflow
+    expected = brute_force_mixture_log_prob(query[0].double(), [1.0], points[15:30].double().mean(0)[None],
+                                            [covariance])  # fmt: skip
+    assert float(gaussian.log_prob(query, torch.tensor([1]))[0]) == pytest.approx(expected, rel=1e-6)  # 1e-9 I jitter
