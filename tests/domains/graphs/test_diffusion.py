@@ -13,7 +13,7 @@ from domains.graphs.readers import read_graphs, write_graphs
 from sciddm.checkpoints import load_model
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "graphs"
-CONFIG_NAMES = ("community_small", "planar", "sbm", "grid", "qm9", "moses")
+CONFIG_NAMES = ("community_small", "community_small_large", "planar", "sbm", "grid", "qm9", "moses")
 
 
 def test_template_node_counts_follow_the_training_distribution(tmp_path):
@@ -80,6 +80,22 @@ def test_config_marginals_and_sizes_match_its_data(name):
     assert fields["edges"]["init_args"]["symmetric"] is True
     assert network["num_node_types"] == data["num_node_types"] and network["num_edge_types"] == data["num_edge_types"]
     assert max(g.number_of_nodes() for g in train) <= data["max_nodes"]
+
+
+def test_large_community_config_changes_only_the_model_and_its_training():
+    """community_small_large.yaml is scored beside community_small.yaml: same data, fields and sampler (so the
+    comparison is of the network and its training only), a wider and deeper network, a cosine-decayed lr."""
+    small, large = _config("community_small"), _config("community_small_large")
+    assert large["data"] == small["data"] and large["seed_everything"] == small["seed_everything"]
+    for key in ("fields", "sampler"):
+        assert large["model"]["init_args"][key] == small["model"]["init_args"][key]
+    net_small = small["model"]["init_args"]["network"]["init_args"]
+    net_large = large["model"]["init_args"]["network"]["init_args"]
+    changed = {k for k in net_small if net_small[k] != net_large[k]}
+    assert changed == {"node_dim", "edge_dim", "global_dim", "num_layers"}
+    assert all(net_large[k] > net_small[k] for k in changed)
+    assert large["model"]["init_args"]["lr_decay"] == "cosine"
+    assert large["trainer"]["max_steps"] == 9000
 
 
 class PathOracle(torch.nn.Module):
