@@ -12,7 +12,7 @@ Protocol (docs/seismic.md, "Benchmark"):
   ``--checkpoint_every`` steps (``--ckpt_path`` skips training and loads a checkpoint written by an earlier run;
   ``--init_ckpt`` starts training from a checkpoint's weights with a fresh optimiser, e.g. a final anneal with
   ``--lr_decay cosine``: learning rate decayed to zero at the last step);
-* learning curve: SNR on the random mask of the one-step estimates (d) and (e) of every saved checkpoint
+* learning curve: SNR on the random mask of the one-step estimates (d), (e) and (f) of every saved checkpoint
   (``OUT/checkpoints/step=N.ckpt``); ``--curve_only`` scores only these, writes ``OUT/learning_curve.json`` and
   stops (to follow a training run written to ``OUT`` by another process);
 * test: ``--volumes`` held-out synthetic volumes 32x32x32 (seeds 1000, 1001, ..., default ``SyntheticConfig``,
@@ -26,7 +26,9 @@ Protocol (docs/seismic.md, "Benchmark"):
   consistency (observed traces and mask enter only as network inputs, same sampler) and (d) the network's
   one-step clean estimate from pure noise (one evaluation: its conditional-mean regression output) and (e) the
   mean of (d) over the 8 maps of the trace grid's dihedral group (flips and transpose of the inline and
-  crossline axes, ``domains.seismic.symmetry``; 8 evaluations).
+  crossline axes, ``domains.seismic.symmetry``; 8 evaluations) and (f) the mean of (e) and its polarity twin
+  ``-(e)(-v)`` (``reconstruct(..., polarity=True)``: amplitudes have no preferred sign; 16 evaluations; linear
+  interpolation is odd in the data, so its polarity average is itself).
   Patches are stitched with a quarter-patch overlap.
 * scores: SNR and SSIM on the missing traces (``domains.seismic.metrics``), mean +- std over volumes.
 
@@ -65,7 +67,8 @@ CONFIG = "configs/seismic/random_traces.yaml"
 TEST_SHAPE = (32, 32, 32)
 FIRST_TEST_SEED = 1000
 GAP_WIDTH = 4
-CURVE_METHODS = ("(d) network one-step estimate", "(e) one-step estimate, mean over 8 grid symmetries")
+CURVE_METHODS = ("(d) network one-step estimate", "(e) one-step estimate, mean over 8 grid symmetries",
+                 "(f) one-step estimate, mean over 8 grid symmetries and both polarities")
 MASKS: dict[str, Callable[[tuple[int, int], int], np.ndarray]] = {
     "random 50%": lambda grid, seed: random_traces(grid, 0.5, seed),
     f"gap of {GAP_WIDTH} crosslines": lambda grid, seed: contiguous_gap(grid, GAP_WIDTH, axis=1),
@@ -110,7 +113,7 @@ def saved_checkpoints(out: Path) -> list[Path]:
 
 def learning_curve(module, datamodule, checkpoints: list[Path], volumes: list[np.ndarray],
                    args: argparse.Namespace) -> dict[int, dict[str, float]]:
-    """SNR (dB, mean over volumes, random 50% mask) of the one-step estimates (d) and (e) of each saved
+    """SNR (dB, mean over volumes, random 50% mask) of the one-step estimates (d), (e), (f) of each saved
     checkpoint, by method name."""
     mask_name = next(iter(MASKS))
     curve = {}
@@ -139,7 +142,8 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
             result = reconstruct(module, volume, mask, hp.patch_shape, method, steps, ensemble,
                                  batch_size=args.batch_size, normalization=hp.normalization,
                                  interpolate=hp.interpolate, seed=args.seed, **options)
-            return result.mean, result.nfe * ensemble
+            averaged = options.get("symmetries", 1) * (2 if options.get("polarity") else 1)
+            return result.mean, result.nfe * ensemble * averaged
 
         return call
 
@@ -156,6 +160,7 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
         "(c) diffusion, no consistency": run("none", sampler),
         CURVE_METHODS[0]: one_step_estimate,
         CURVE_METHODS[1]: symmetric_one_step_estimate,
+        CURVE_METHODS[2]: run("none", one_step, symmetries=symmetries, polarity=True),
     }
 
 
@@ -217,7 +222,7 @@ def main() -> None:
     parser.add_argument("--lr_decay", choices=["constant", "cosine"], default=None,
                         help="override the config's learning-rate decay")
     parser.add_argument("--curve_only", action="store_true",
-                        help="only score OUT/checkpoints/step=N.ckpt (one-step estimates (d), (e), random mask)")
+                        help="only score OUT/checkpoints/step=N.ckpt (one-step estimates (d), (e), (f), random mask)")
     parser.add_argument("--volumes", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--ensemble", type=int, default=4)

@@ -4,7 +4,7 @@ Python API: :func:`reconstruct`. Command line::
 
     sciddm reconstruct --config CFG --ckpt_path CKPT --input survey.sgy --mask mask.npy \
         --output recon.sgy [--method replace|dps|none|estimate] [--steps K] [--solver S] [--ensemble N]
-        [--std_output P] [--symmetries 1|4|8]
+        [--std_output P] [--symmetries 1|4|8] [--polarity]
 
 The survey is normalised once from its observed traces (the datamodule's ``normalization``), cut into
 overlapping patches of the training ``patch_shape`` and each patch is sampled with the model's solver; the
@@ -26,6 +26,11 @@ patches are blended back with :func:`stitching.stitch`. Measurement consistency 
 
 ``symmetries`` = 4 or 8 averages the whole reconstruction over the flips (and transposes) of the trace grid
 (:mod:`domains.seismic.symmetry`), mean and standard deviation alike, at 4 or 8 times the cost.
+``polarity`` averages over the sign of the data as well: :math:`\tfrac12\,(R(v, m) - R(-v, m))`. Seismic
+amplitudes have no preferred sign (the synthetic generator draws reflectivity uniform in :math:`[-1, 1]` and
+every later step is linear or sign-symmetric noise), so :math:`-R(-v, m)` is an equally good reconstruction
+and their mean has a squared error at most the mean of theirs (convexity); a reconstruction that is odd in
+the data (linear interpolation) is unchanged; it doubles the cost and combines with ``symmetries``.
 
 With ``ensemble = N`` the whole survey is reconstructed N times with different noise; the result is the
 voxel-wise mean and the population standard deviation :math:`\sqrt{\tfrac1N\sum_k (x_k-\bar x)^2}` of the
@@ -117,13 +122,14 @@ def reconstruct(
     interpolate: bool = False,
     seed: int = 0,
     symmetries: int = 1,
+    polarity: bool = False,
 ) -> Reconstruction:
     """Reconstruct ``volume`` ``[n_il, n_xl, n_t]`` where ``mask`` (trace or full, True = observed) is False.
 
     ``overlap`` defaults to a quarter of the patch along each axis; ``interpolate`` must match the training
     data (it adds the linearly interpolated condition). Member ``k`` of the ensemble draws its noise from
     ``torch.Generator().manual_seed(seed + k)``: same seed, same result. ``symmetries`` (1, 4 or 8) averages
-    over the trace grid's flips and transposes (see the module docstring).
+    over the trace grid's flips and transposes, ``polarity`` over the sign of the data (module docstring).
     """
     choose(method, dict.fromkeys(METHODS), "reconstruction method")
     choose(symmetries, SYMMETRIES, "number of grid symmetries")
@@ -133,12 +139,13 @@ def reconstruct(
         raise ConfigError(f"ensemble must be >= 1, got {ensemble}")
     options = (patch_shape, method, sampler, ensemble, overlap, batch_size, guidance_scale, normalization, interpolate,
                seed)
+    one_orientation = _both_polarities if polarity else _reconstruct
     if symmetries == 1:
-        return _reconstruct(module, volume, mask, *options)
+        return one_orientation(module, volume, mask, *options)
     results: list[Reconstruction] = []
 
     def mean_and_std(oriented_volume: np.ndarray, oriented_mask: np.ndarray) -> np.ndarray:
-        results.append(_reconstruct(module, oriented_volume, oriented_mask, *options))
+        results.append(one_orientation(module, oriented_volume, oriented_mask, *options))
         return np.stack([results[-1].mean, results[-1].std], axis=-1)  # grid axes first, as the maps need
 
     averaged = symmetry_average(mean_and_std, volume, mask, transpose=SYMMETRIES[symmetries])
@@ -147,6 +154,15 @@ def reconstruct(
         mean = np.where(volume_mask(mask, volume.shape), volume, mean).astype(np.float32)
     return Reconstruction(mean=mean, std=std, nfe=results[0].nfe,
                           network_calls=sum(r.network_calls for r in results))
+
+
+def _both_polarities(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, *options) -> Reconstruction:
+    """:math:`\\tfrac12 (R(v, m) - R(-v, m))` (module docstring); standard deviations are averaged, as over
+    the grid symmetries. Observed samples copied from ``v`` stay exact: :math:`(v - (-v)) / 2 = v` in floats."""
+    plus = _reconstruct(module, volume, mask, *options)
+    minus = _reconstruct(module, -volume, mask, *options)
+    return Reconstruction(mean=(plus.mean - minus.mean) / 2, std=(plus.std + minus.std) / 2, nfe=plus.nfe,
+                          network_calls=plus.network_calls + minus.network_calls)
 
 
 def _reconstruct(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int],
@@ -256,6 +272,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--allow_holes", action="store_true", help="accept SEG-Y grids with missing positions")
     parser.add_argument("--symmetries", type=int, default=1,
                         help="average over 4 flips or 8 flips and transposes of the trace grid (1: off)")
+    parser.add_argument("--polarity", action="store_true",
+                        help="also average over the sign of the data: (R(v) - R(-v)) / 2, twice the cost")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -280,7 +298,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     hp = datamodule.hparams
     result = reconstruct(module, survey.data, mask, hp.patch_shape, args.method, sampler, args.ensemble,
                          args.overlap, args.batch_size, args.guidance_scale, hp.normalization,
-                         hp.get("interpolate", False), args.seed, args.symmetries)
+                         hp.get("interpolate", False), args.seed, args.symmetries, args.polarity)
     written = {"reconstruction": output}
     write_volume(output, result.mean, survey.headers)
     if std_output is not None:

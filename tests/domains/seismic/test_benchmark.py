@@ -35,5 +35,8 @@ def test_two_step_benchmark_scores_baselines_learning_curve_and_near_untrained_m
     symmetric = random[benchmark.CURVE_METHODS[1]][0]
     assert symmetric["snr_db_missing"] == pytest.approx(symmetric_linear, abs=0.05) and symmetric["nfe"] == 8
     assert saved["learning_curve"]["2"][benchmark.CURVE_METHODS[1]] == pytest.approx(symmetric_linear, abs=0.05)
+    # ... and so is its polarity average (the interpolation is odd in the data), 16 evaluations
+    both = random[benchmark.CURVE_METHODS[2]][0]
+    assert both["snr_db_missing"] == pytest.approx(symmetric_linear, abs=0.05) and both["nfe"] == 16
     assert random["(a') replacement, mean of 2"][0]["nfe"] == 2 * (2 + 1)
     assert (tmp_path / "checkpoints" / "step=2.ckpt").exists() and (tmp_path / "slices_random.png").exists()
