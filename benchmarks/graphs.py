@@ -23,12 +23,14 @@ an isolated node: why they are not connected).
 
     python benchmarks/graphs.py --dataset community_small --noise-study --sampling-seeds 0 1 2 3 4 --fresh 200
         --checkpoint ours=RUN/config.yaml,RUN/checkpoints/last.ckpt --sampling-steps 100 500
-        [--time-distortion identity polydec] [--resample 1 2] [--no-baselines]
+        [--time-distortion identity polydec] [--resample 1 2] [--categorical-solver ancestral:final=greedy]
+        [--no-baselines]
 
 Sampling settings of the checkpoints: every combination of ``--sampling-steps``, ``--time-distortion`` (DeFoG's
-re-spaced time grids, domains/graphs/sampling.py) and ``--resample`` (each step repeated with a forward
-re-noising in between, the core's RePaint option: NFE = resample x steps); ``--no-baselines`` skips the
-generator and baseline rows.
+re-spaced time grids, sciddm/solvers/grids.py), ``--resample`` (each step repeated with a forward re-noising in
+between, the core's RePaint option: NFE = resample x steps) and ``--categorical-solver`` (the core's discrete
+solver spec, e.g. ``ancestral:final=greedy``: the step onto t = 0 takes the most likely class instead of
+drawing from the predicted distribution); ``--no-baselines`` skips the generator and baseline rows.
 """
 
 from __future__ import annotations
@@ -116,10 +118,12 @@ def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output
     return out
 
 
-def checkpoint_samplers(config: str, ckpt: str, settings: list[tuple[int, str, int]]) -> dict[tuple, Callable]:
-    """For each ``(steps, time distortion, resample)`` setting, ``draw(num_graphs, seed)`` sampling a trained
-    checkpoint with that many sampling steps, DeFoG time distortion (``Sampler.time_distortion``) and RePaint-style
-    resampling ``r`` (each step taken ``r`` times with a forward re-noising in between; NFE = r x steps)."""
+def checkpoint_samplers(config: str, ckpt: str, settings: list[tuple[int, str, int, str]]
+                        ) -> dict[tuple, Callable]:
+    """For each ``(steps, time distortion, resample, categorical solver)`` setting, ``draw(num_graphs, seed)``
+    sampling a trained checkpoint with that many sampling steps, DeFoG time distortion
+    (``Sampler.time_distortion``), RePaint-style resampling ``r`` (each step taken ``r`` times with a forward
+    re-noising in between; NFE = r x steps) and the core's categorical solver spec."""
     from sciddm.checkpoints import load_model
 
     module, datamodule, _ = load_model(config, ckpt)
@@ -133,16 +137,16 @@ def checkpoint_samplers(config: str, ckpt: str, settings: list[tuple[int, str, i
         return draw
 
     base = dataclasses.asdict(module.sampler)
-    return {(steps, distortion, resample): sampler_draw(Sampler(**base | {
-        "steps": steps, "time_distortion": distortion, "resample": resample}))
-        for steps, distortion, resample in settings}
+    return {(steps, distortion, resample, solver): sampler_draw(Sampler(**base | {
+        "steps": steps, "time_distortion": distortion, "resample": resample, "categorical_solver": solver}))
+        for steps, distortion, resample, solver in settings}
 
 
 def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[str, tuple[str, str]],
-                settings: list[tuple[int, str, int]], baselines: bool = True) -> dict[str, dict]:
+                settings: list[tuple[int, str, int, str]], baselines: bool = True) -> dict[str, dict]:
     """Mean and standard deviation over sampling ``seeds`` of every metric, against the test split and against
     ``fresh`` new generator graphs (see the module docstring), for the generator and the baselines (unless
-    ``baselines`` is False) and each checkpoint at each ``(steps, time distortion, resample)`` setting.
+    ``baselines`` is False) and each checkpoint at each ``(steps, time distortion, resample, solver)`` setting.
     Returns ``{method: {reference: {metric: [values]}}}``."""
     splits = load_dataset(dataset)
     generator = GENERATORS[dataset]
@@ -152,9 +156,10 @@ def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[st
              "Erdos-Renyi": ErdosRenyiBaseline().fit(splits.train).sample,
              "SBM fit": SBMBaseline().fit(splits.train).sample} if baselines else {}
     for name, (config, ckpt) in checkpoints.items():
-        for (k, distortion, r), draw in checkpoint_samplers(config, ckpt, settings).items():
+        for (k, distortion, r, solver), draw in checkpoint_samplers(config, ckpt, settings).items():
             label = f"{name}, {k} sampling steps" + (f", {distortion}" if distortion != "identity" else "")
-            draws[label + (f", resample {r}" if r > 1 else "")] = draw
+            label += (f", resample {r}" if r > 1 else "") + (f", {solver}" if solver != "ancestral" else "")
+            draws[label] = draw
     out: dict[str, dict] = {}
     for method, draw in draws.items():
         cpu = time.process_time()
@@ -209,6 +214,8 @@ def main() -> None:
     parser.add_argument("--time-distortion", nargs="+", default=["identity"], choices=sorted(TIME_DISTORTIONS),
                         help="DeFoG time distortions of the sampling grid (domains/graphs/sampling.py)")
     parser.add_argument("--resample", type=int, nargs="+", default=[1], help="RePaint-style repeats of each step")
+    parser.add_argument("--categorical-solver", nargs="+", default=["ancestral"],
+                        help="core categorical solver specs, e.g. ancestral:final=greedy")
     parser.add_argument("--no-baselines", action="store_true", help="noise study of the checkpoints only")
     args, overrides = parser.parse_known_args()
     if args.noise_study:
@@ -216,7 +223,8 @@ def main() -> None:
                        for name, paths in (item.split("=", 1) for item in args.checkpoint)}
         print("| method | reference | " + " | ".join(NOISE_COLUMNS + PROFILE_COLUMNS) + " |")
         print("|---" * (len(NOISE_COLUMNS + PROFILE_COLUMNS) + 2) + "|")
-        settings = list(itertools.product(args.sampling_steps, args.time_distortion, args.resample))
+        settings = list(itertools.product(args.sampling_steps, args.time_distortion, args.resample,
+                                          args.categorical_solver))
         study = {d: noise_study(d, args.sampling_seeds, args.fresh, checkpoints, settings, not args.no_baselines)
                  for d in args.dataset}
         if args.json:
