@@ -331,7 +331,7 @@ JITTER, MATCHED = "jitter memoriser (sigma 0.02)", "jitter memoriser, class-matc
 
 
 def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, checkpoint: Path | None = None,
-           train_per_family: int = 0) -> dict:  # fmt: skip
+           train_per_family: int = 0, reference_seed: int = 1000, validation_per_family: int = 0) -> dict:  # fmt: skip
     """Latent priors of a shape-latent run against the memorisers over several sampling seeds (module doc)."""
     module, datamodule, checkpoint = load_run(run, checkpoint)
     denoiser, source = module.sampling_network, datamodule.source
@@ -341,14 +341,18 @@ def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, 
         train_labels = torch.arange(families).repeat_interleave(train_per_family)
     else:
         train_points, train_labels = datamodule.datasets["train"].points, datamodule.datasets["train"].labels
-    validation = datamodule.datasets["val"]
+    if validation_per_family:  # fresh shapes (seed 3000) for the held-out likelihood
+        validation_points = torch.tensor(procedural(validation_per_family, points, 3000), dtype=torch.float32)
+        validation_labels = torch.arange(families).repeat_interleave(validation_per_family)
+    else:
+        validation_points, validation_labels = datamodule.datasets["val"].points, datamodule.datasets["val"].labels
     with torch.no_grad():
-        train_latents, validation_latents = denoiser.encode(train_points), denoiser.encode(validation.points)
-    reference = procedural(count, points, 1000)
+        train_latents, validation_latents = denoiser.encode(train_points), denoiser.encode(validation_points)
+    reference = procedural(count, points, reference_seed)
     labels = torch.arange(families).repeat_interleave(count)
     sampler = {50: FAST, 1000: SLOW}[nfe]
-    print(f"run {checkpoint}, {len(train_points)} training shapes, {len(validation)} validation shapes, "
-          f"{len(reference)} references, {nfe} NFE, seeds {seeds}")  # fmt: skip
+    print(f"run {checkpoint}, {len(train_points)} training shapes, {len(validation_points)} validation shapes, "
+          f"{len(reference)} references (seed {reference_seed}), {nfe} NFE, seeds {seeds}")  # fmt: skip
     fitted, selection = {}, {}
     for spec in specs:
         name, options = parse_prior(spec)
@@ -358,8 +362,9 @@ def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, 
         selection[spec] = {"fit_cpu_s": time.process_time() - cpu,
                            **{key: getattr(prior, key) for key in ("components", "bandwidths") if hasattr(prior, key)}}
         if hasattr(prior, "log_prob"):
-            selection[spec]["validation_log_likelihood"] = float(prior.log_prob(validation_latents,
-                                                                                validation.labels).mean())
+            scores = prior.log_prob(validation_latents, validation_labels)
+            selection[spec]["validation_log_likelihood"] = float(scores.mean())
+            selection[spec]["validation_log_likelihood_per_shape"] = scores.tolist()
         print(f"prior {spec}: {selection[spec]}")
     if not seeds:  # the selection alone (validation likelihoods), no test samples
         return {"checkpoint": str(checkpoint), "selection": selection}
@@ -464,6 +469,10 @@ def main() -> None:
     parser.add_argument("--nfe", type=int, choices=[50, 1000], default=50, help="priors: dpmpp_2m 50 or ddpm 1000")
     parser.add_argument("--train-per-family", type=int, default=0,
                         help="priors: fit priors and memorisers on this many shapes per family (0: the run's split)")
+    parser.add_argument("--reference-seed", type=int, default=1000,
+                        help="priors: seed of the references (1000: the test set; another: a validation set)")
+    parser.add_argument("--validation-per-family", type=int, default=0,
+                        help="priors: held-out likelihood on this many fresh shapes per family (0: the run's split)")
     parser.add_argument("--completion-run", type=Path, help="a conditional completion run (completion)")
     parser.add_argument("--long-per-family", type=int, default=8, help="samples per family at 1000 NFE (0: none)")
     parser.add_argument("--known", type=int, default=128, help="known points of a completion input")
@@ -489,7 +498,7 @@ def main() -> None:
                        options, args.seed)  # fmt: skip
     elif args.task == "priors":
         result = priors(args.run, args.per_family, args.seeds, args.prior, args.nfe, args.checkpoint,
-                        args.train_per_family)  # fmt: skip
+                        args.train_per_family, args.reference_seed, args.validation_per_family)  # fmt: skip
     else:
         result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out,
                             args.completion_run)  # fmt: skip

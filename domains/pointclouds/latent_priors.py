@@ -127,10 +127,10 @@ class MixtureFamilyPrior:
 def held_out_log_likelihood(fit: Callable[[Tensor], GaussianMixture], points: Tensor, folds: int,
                             generator: torch.Generator) -> float:  # fmt: skip
     """Mean held-out ``log p(x)`` over ``points`` [n, D] by ``folds``-fold cross-validation: a seeded permutation
-    split into ``folds`` near-equal parts, each scored by the density ``fit`` returns on the other parts."""
+    split into ``min(folds, n)`` near-equal parts, each scored by the density ``fit`` returns on the other parts."""
     order = torch.randperm(len(points), generator=generator)
     total = 0.0
-    for part in order.tensor_split(folds):
+    for part in order.tensor_split(min(folds, len(points))):
         kept = torch.ones(len(points), dtype=torch.bool)
         kept[part] = False
         total += float(fit(points[kept]).log_prob(points[part]).sum())
@@ -189,9 +189,9 @@ BANDWIDTH_CANDIDATES = tuple(float(h) for h in torch.logspace(-2, 0.6, 27, dtype
 class MixturePrior(MixtureFamilyPrior):
     """Per class (and pooled) a Gaussian mixture of ``components`` fitted by :func:`fit_mixture` (``covariance``:
     ``full`` or ``diagonal`` components), each component's covariance plus ``extra_variance I``; ``seed`` fixes
-    the k-means++ start. ``components: auto`` takes, per class, the candidate ``K`` (below the size of a training
-    fold) with the highest ``folds``-fold held-out log-likelihood (:func:`held_out_log_likelihood`, the extra
-    variance included); ``self.components`` and ``self.scores`` record the choice and the scores."""
+    the k-means++ start. ``components: auto`` takes, per class, the candidate ``K`` (1, or below the size of a
+    training fold) with the highest ``folds``-fold held-out log-likelihood (:func:`held_out_log_likelihood`, the
+    extra variance included); ``self.components`` and ``self.scores`` record the choice and the scores."""
 
     def __init__(self, latents: Tensor, labels: Tensor | None = None, extra_variance: float = 0.0,
                  components: int | str = 4, covariance: str = "full", seed: int = 0,
@@ -209,7 +209,7 @@ class MixturePrior(MixtureFamilyPrior):
                 fold_size = len(group) - -(-len(group) // folds)  # the smallest training part
                 scores = {k: held_out_log_likelihood(partial_fit(self.fit, k, seed), group, folds,
                                                      torch.Generator().manual_seed(seed))
-                          for k in candidates if k < fold_size}  # fmt: skip
+                          for k in candidates if k == 1 or k < fold_size}  # fmt: skip
                 self.scores.append(scores)
                 self.components.append(max(scores, key=scores.__getitem__))
             else:

@@ -101,5 +101,7 @@ def test_model_task_on_a_tiny_shape_latent_run(tmp_path):
     assert len(compared["selection"]["kernel:bandwidth=auto"]["bandwidths"]) == 4  # 3 classes and the pooled fit
     seeds = [seed["prior gaussian"]["one_nna_cd"] for seed in compared["per_seed"]]
     assert compared["summary"]["prior gaussian"]["one_nna_cd"]["mean"] == pytest.approx(np.mean(seeds))
-    more = priors(run, count=2, seeds=[], specs=["gaussian"], nfe=50, checkpoint=checkpoint, train_per_family=3)
+    more = priors(run, count=2, seeds=[], specs=["gaussian"], nfe=50, checkpoint=checkpoint, train_per_family=3,
+                  validation_per_family=2)  # fmt: skip
     assert set(more) == {"checkpoint", "selection"}  # no seeds: the selection alone
+    assert len(more["selection"]["gaussian"]["validation_log_likelihood_per_shape"]) == 6  # 2 fresh per family
