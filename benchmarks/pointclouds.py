@@ -67,6 +67,7 @@ from domains.pointclouds.partial import half_space_cut, random_directions, rando
 from domains.pointclouds.plots import plot_cloud_grid
 from domains.pointclouds.shapes import generate_family
 from sciddm.checkpoints import load_model
+from sciddm.errors import ConfigError
 from sciddm.io import write_json
 from sciddm.sampling import Sampler
 
@@ -331,14 +332,22 @@ JITTER, MATCHED = "jitter memoriser (sigma 0.02)", "jitter memoriser, class-matc
 
 
 def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, checkpoint: Path | None = None,
-           train_per_family: int = 0, reference_seed: int = 1000, validation_per_family: int = 0) -> dict:  # fmt: skip
+           train_per_family: int = 0, reference_seed: int = 1000, validation_per_family: int = 0,
+           code_samplings: int = 1) -> dict:  # fmt: skip
     """Latent priors of a shape-latent run against the memorisers over several sampling seeds (module doc)."""
     module, datamodule, checkpoint = load_run(run, checkpoint)
     denoiser, source = module.sampling_network, datamodule.source
     families, points = len(source.families), source.n_points
+    samplings = None
     if train_per_family:  # the same trained encoder/decoder, priors and memorisers fitted on more shapes
-        train_points = torch.tensor(procedural(train_per_family, points, source.seed), dtype=torch.float32)
+        dense = procedural(train_per_family, points * code_samplings, source.seed)  # i.i.d. points: K blocks of N
+        samplings = torch.tensor(np.stack([normalize(block, "unit_sphere") for block in np.split(dense, code_samplings,
+                                                                                                 axis=1)]),
+                                 dtype=torch.float32)  # [K, M, N, 3]  # fmt: skip
+        train_points = samplings[0]
         train_labels = torch.arange(families).repeat_interleave(train_per_family)
+    elif code_samplings > 1:
+        raise ConfigError("--code-samplings needs --train-per-family (fresh point samplings of the shapes)")
     else:
         train_points, train_labels = datamodule.datasets["train"].points, datamodule.datasets["train"].labels
     if validation_per_family:  # fresh shapes (seed 3000) for the held-out likelihood
@@ -347,7 +356,8 @@ def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, 
     else:
         validation_points, validation_labels = datamodule.datasets["val"].points, datamodule.datasets["val"].labels
     with torch.no_grad():
-        train_latents, validation_latents = denoiser.encode(train_points), denoiser.encode(validation_points)
+        train_latents = denoiser.encode(train_points) if samplings is None else denoiser.encode_samplings(samplings)
+        validation_latents = denoiser.encode(validation_points)
     reference = procedural(count, points, reference_seed)
     labels = torch.arange(families).repeat_interleave(count)
     sampler = {50: FAST, 1000: SLOW}[nfe]
@@ -469,6 +479,8 @@ def main() -> None:
     parser.add_argument("--nfe", type=int, choices=[50, 1000], default=50, help="priors: dpmpp_2m 50 or ddpm 1000")
     parser.add_argument("--train-per-family", type=int, default=0,
                         help="priors: fit priors and memorisers on this many shapes per family (0: the run's split)")
+    parser.add_argument("--code-samplings", type=int, default=1,
+                        help="priors: average each training shape's codes over K point samplings (--train-per-family)")
     parser.add_argument("--reference-seed", type=int, default=1000,
                         help="priors: seed of the references (1000: the test set; another: a validation set)")
     parser.add_argument("--validation-per-family", type=int, default=0,
@@ -498,7 +510,8 @@ def main() -> None:
                        options, args.seed)  # fmt: skip
     elif args.task == "priors":
         result = priors(args.run, args.per_family, args.seeds, args.prior, args.nfe, args.checkpoint,
-                        args.train_per_family, args.reference_seed, args.validation_per_family)  # fmt: skip
+                        args.train_per_family, args.reference_seed, args.validation_per_family,
+                        args.code_samplings)  # fmt: skip
     else:
         result = completion(args.run, args.per_family, args.known, args.upsample_known, args.out,
                             args.completion_run)  # fmt: skip

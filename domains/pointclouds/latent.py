@@ -90,6 +90,13 @@ class LatentPointDenoiser(nn.Module):
         """Clean latents ``z`` [B, D] of clouds [B, N, 3] (no training noise)."""
         return self.encoder(points, _mask_of(points, {} if mask is None else {"node_mask": mask}))
 
+    def encode_samplings(self, samplings: Tensor) -> Tensor:
+        """One latent per shape from ``K`` independent point samplings of it, ``samplings`` [K, B, N, 3]: the
+        encoder's normalisation applied to the mean code, ``LayerNorm(mean_k z_k)`` (the mean of codes on the
+        encoder's sphere, put back on it), which divides the sampling noise's variance by up to ``K``."""
+        codes = torch.stack([self.encode(sampling) for sampling in samplings])
+        return nn.functional.layer_norm(codes.mean(0), (self.latent_dim,), eps=self.encoder.norm.eps)
+
     def latent(self, context: dict[str, Tensor]) -> Tensor:
         if LATENT_KEY in context:
             return context[LATENT_KEY]

@@ -1,4 +1,5 @@
-"""The shape-latent model: permutation symmetry, masking, the latent prior's moments, seeded sampling."""
+"""The shape-latent model: permutation symmetry, masking, codes averaged over samplings, the latent prior's
+moments, seeded sampling."""
 
 import pytest
 import torch
@@ -33,6 +34,17 @@ def test_padded_points_get_zero_and_do_not_change_the_real_ones():
     out = network({"points": padded}, t, {"shape": padded, "node_mask": mask})["points"]
     assert torch.all(out[0, 6:] == 0)
     torch.testing.assert_close(out[:, :6], network({"points": points}, t, {"shape": points})["points"])
+
+
+def test_codes_averaged_over_samplings_are_the_normalised_mean_code():
+    network, samplings = small_network(), torch.randn(3, 2, 7, 3)  # 3 samplings of 2 shapes
+    codes = torch.stack([network.encode(sampling) for sampling in samplings])
+    mean = codes.mean(0)
+    expected = (mean - mean.mean(-1, keepdim=True)) / torch.sqrt(mean.var(-1, unbiased=False, keepdim=True) + 1e-5)
+    torch.testing.assert_close(network.encode_samplings(samplings), expected)
+    assert torch.allclose(expected.mean(-1), torch.zeros(2), atol=1e-6)  # on the encoder's sphere again
+    torch.testing.assert_close(network.encode_samplings(samplings[:1].expand(4, -1, -1, -1)), codes[0], atol=2e-3,
+                               rtol=0)  # one sampling repeated: its own code (up to the norm's eps)  # fmt: skip
 
 
 def test_a_given_latent_replaces_the_encoding_and_one_is_required():
