@@ -16,6 +16,7 @@ from jsonargparse import ArgumentError
 from pytorch_lightning.cli import LightningCLI
 from torch import Tensor
 
+from sciddm.categorical_fields import CategoricalField
 from sciddm.errors import ConfigError, DataError, SciDDMError
 from sciddm.io import write_json
 from sciddm.lightning.data import DiffusionDataModule
@@ -103,16 +104,24 @@ def merge_predictions(predictions: list[dict[str, Any]]) -> tuple[dict[str, Tens
     return samples, context, predictions[0]["nfe"]
 
 
+def solvers_used(module: DiffusionModule) -> dict[str, str]:
+    """The solvers a sample of ``module`` walks: ``solver`` for continuous fields, ``categorical_solver`` for
+    categorical ones (only those the model has)."""
+    categorical = [isinstance(field, CategoricalField) for field in module.fields.values()]
+    return {**({"solver": module.sampler.solver} if not all(categorical) else {}),
+            **({"categorical_solver": module.sampler.categorical_solver} if any(categorical) else {})}
+
+
 def sample_to_files(config: str | Path, ckpt_path: str | Path, num_samples: int, output: Path,
                     solver: str | None = None, steps: int | None = None, grid: str | None = None,
                     batch_size: int | None = None, seed: int = 0, resample: int | None = None,
-                    time_distortion: str | None = None) -> dict[str, Path]:
+                    time_distortion: str | None = None, categorical_solver: str | None = None) -> dict[str, Path]:
     """Sample through ``Trainer.predict`` and write samples, a PNG picture and a metrics JSON next to them."""
     if num_samples < 1:
         raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
     module, datamodule, trainer = load_model(config, ckpt_path)
     overrides = {"solver": solver, "steps": steps, "grid": grid, "resample": resample,
-                 "time_distortion": time_distortion}
+                 "time_distortion": time_distortion, "categorical_solver": categorical_solver}
     module.sampler = Sampler(**{**vars(module.sampler), **{k: v for k, v in overrides.items() if v is not None}})
     module.seed = seed
     datamodule.predict_num_samples = num_samples
@@ -128,7 +137,7 @@ def sample_to_files(config: str | Path, ckpt_path: str | Path, num_samples: int,
     picture = datamodule.render_samples(samples, context, stem.with_name(stem.name + ".png"))
     if picture is not None:
         written["picture"] = picture
-    metrics = {**datamodule.evaluate_samples(samples, context), "nfe": nfe, "solver": module.sampler.solver,
+    metrics = {**datamodule.evaluate_samples(samples, context), "nfe": nfe, **solvers_used(module),
                "steps": module.sampler.steps, "num_samples": num_samples}
     written["metrics"] = stem.with_name(stem.name + ".metrics.json")
     write_json(written["metrics"], metrics)

@@ -73,6 +73,8 @@ def run_sample(argv: Sequence[str]) -> int:
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by 'sciddm fit'")
     parser.add_argument("--num_samples", type=int, default=100)
     parser.add_argument("--solver", default=None, help="continuous solver (default: the config's)")
+    parser.add_argument("--categorical_solver", default=None,
+                        help="solver for categorical fields, e.g. ancestral or cached (default: the config's)")
     parser.add_argument("--steps", type=int, default=None, help="solver steps (default: the config's)")
     parser.add_argument("--grid", default=None, help="time grid: uniform, log_snr or edm")
     parser.add_argument("--time_distortion", default=None,
@@ -85,7 +87,8 @@ def run_sample(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     written = sample_to_files(args.config, args.ckpt_path, args.num_samples, Path(args.output), solver=args.solver,
                               steps=args.steps, grid=args.grid, resample=args.resample, batch_size=args.batch_size,
-                              seed=args.seed, time_distortion=args.time_distortion)
+                              seed=args.seed, time_distortion=args.time_distortion,
+                              categorical_solver=args.categorical_solver)
     for kind, path in written.items():
         print(f"{kind}: {path}")
     return 0

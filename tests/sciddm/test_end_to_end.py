@@ -29,7 +29,8 @@ def test_sample_writes_samples_picture_metrics_and_is_reproducible(toy_checkpoin
                      "--steps", "4", "--solver", "ddim", "--batch_size", "16", "--output", str(out)]) == 0
         runs.append(np.load(out))
         metrics = json.loads(out.with_suffix(".metrics.json").read_text())
-        assert metrics["nfe"] == 4 and metrics["num_samples"] == 40
+        assert metrics["nfe"] == 4 and metrics["num_samples"] == 40 and metrics["solver"] == "ddim"
+        assert "categorical_solver" not in metrics  # a Gaussian-only model
         assert out.with_suffix(".png").stat().st_size > 1000
     assert runs[0].shape == (40, 2)
     np.testing.assert_array_equal(runs[0], runs[1])
