@@ -261,7 +261,8 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
           f"{len(train)} training shapes, torch threads {torch.get_num_threads()}")  # fmt: skip
     timed = {}
     latent = getattr(datamodule, "shape_context", False)  # a shape-latent model: latents from the fitted prior
-    wrapper = partial(LatentSampling, train_points=datamodule.datasets["train"].points,
+    wrapper = partial(LatentSampling, train_points=datamodule.datasets["train"].points
+                      if getattr(datamodule, "latent_code_samplings", 1) == 1 else datamodule.training_samplings(),
                       train_labels=datamodule.datasets["train"].labels, seed=seed,
                       prior=latent_prior or datamodule.latent_prior,
                       prior_options=datamodule.latent_prior_options if latent_prior is None else prior_options,
@@ -340,10 +341,9 @@ def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, 
     families, points = len(source.families), source.n_points
     samplings = None
     if train_per_family:  # the same trained encoder/decoder, priors and memorisers fitted on more shapes
-        dense = procedural(train_per_family, points * code_samplings, source.seed)  # i.i.d. points: K blocks of N
-        samplings = torch.tensor(np.stack([normalize(block, "unit_sphere") for block in np.split(dense, code_samplings,
-                                                                                                 axis=1)]),
-                                 dtype=torch.float32)  # [K, M, N, 3]  # fmt: skip
+        sets = ProceduralShapes(count_per_family=train_per_family, n_points=points, seed=source.seed).load_samplings(
+            code_samplings)  # fmt: skip
+        samplings = torch.tensor(np.stack([normalize(s.points, "unit_sphere") for s in sets]), dtype=torch.float32)
         train_points = samplings[0]
         train_labels = torch.arange(families).repeat_interleave(train_per_family)
     elif code_samplings > 1:

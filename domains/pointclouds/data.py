@@ -83,6 +83,14 @@ class ProceduralShapes(PointCloudSource):
         points = np.concatenate(clouds)
         return PointCloudSet(points, np.ones(points.shape[:2], dtype=bool), labels, tuple(self.families))
 
+    def load_samplings(self, count: int) -> list[PointCloudSet]:
+        """``count`` independent point samplings of the same shapes as :meth:`load` (the generator draws every
+        shape's parameters before its points, and a shape's points are i.i.d.): the shapes drawn with
+        ``count * n_points`` points, split into ``count`` consecutive blocks."""
+        dense = ProceduralShapes(self.families, self.count_per_family, self.n_points * count, self.seed).load()
+        return [PointCloudSet(block, np.ones(block.shape[:2], dtype=bool), dense.labels, dense.class_names)
+                for block in np.split(dense.points, count, axis=1)]  # fmt: skip
+
 
 class MeshFiles(PointCloudSource):
     """Clouds of ``n_points`` from files: meshes (.ply/.obj with faces) are sampled by area, point files
@@ -224,8 +232,11 @@ class PointCloudDataModule(DiffusionDataModule):
     ``GaussianField(mask_key: free_mask)`` and :class:`domains.pointclouds.denoisers.KnownPointsDenoiser`.
     ``shape_context`` adds the clean cloud as ``shape`` and samples through a fitted latent prior
     (:meth:`sampling_steering`), for :class:`domains.pointclouds.latent.LatentPointDenoiser`: ``latent_prior``
-    names it (``gaussian``, ``mixture``, ``diffusion``: :mod:`domains.pointclouds.latent_priors`) and
-    ``latent_prior_options`` are its keyword arguments (e.g. ``{components: 4}``, ``{steps: 2000}``).
+    names it (``gaussian``, ``mixture``, ``kernel``, ``diffusion``: :mod:`domains.pointclouds.latent_priors`) and
+    ``latent_prior_options`` are its keyword arguments (e.g. ``{components: auto}``, ``{steps: 2000}``);
+    ``latent_code_samplings = K > 1`` fits the prior on each training shape's code averaged over ``K`` point
+    samplings (:meth:`domains.pointclouds.latent.LatentPointDenoiser.encode_samplings`; sources with
+    ``load_samplings``, e.g. :class:`ProceduralShapes`).
     """
 
     sample_suffix = ".npy"
@@ -234,8 +245,12 @@ class PointCloudDataModule(DiffusionDataModule):
                  val_fraction: float = 0.1, class_conditional: bool = False, eval_clouds: int = 32, seed: int = 0,
                  num_workers: int = 0, label_dropout: float = 0.0, known_points: int = 0,
                  shape_context: bool = False, latent_prior: str = "gaussian",
-                 latent_prior_options: dict | None = None):  # fmt: skip
+                 latent_prior_options: dict | None = None, latent_code_samplings: int = 1):  # fmt: skip
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        if latent_code_samplings < 1 or (latent_code_samplings > 1 and not hasattr(source, "load_samplings")):
+            raise ConfigError(f"latent_code_samplings must be >= 1 (> 1 needs a source with load_samplings, not "
+                              f"{type(source).__name__}), got {latent_code_samplings}")  # fmt: skip
+        self.latent_code_samplings = latent_code_samplings
         choose(latent_prior, PRIORS, "latent prior")
         self.latent_prior, self.latent_prior_options = latent_prior, dict(latent_prior_options or {})
         choose(normalization, {**PER_SHAPE, "global": None}, "normalization")
@@ -263,7 +278,8 @@ class PointCloudDataModule(DiffusionDataModule):
                               f"({cloud_set.mask.sum(axis=1).min()})")  # fmt: skip
         order = np.random.default_rng(self.seed).permutation(len(cloud_set.points))
         n_val = int(round(self.val_fraction * len(order)))
-        subsets = {"val": _subset(cloud_set, order[:n_val]), "train": _subset(cloud_set, order[n_val:])}
+        self.train_index = order[n_val:]
+        subsets = {"val": _subset(cloud_set, order[:n_val]), "train": _subset(cloud_set, self.train_index)}
         if self.normalization == "global":
             train = subsets["train"]
             self.standardizer = GlobalStandardizer.fit(train.points[train.mask])
@@ -312,9 +328,17 @@ class PointCloudDataModule(DiffusionDataModule):
         self.setup()
         train, seed = self.datasets["train"], self.seed + self.latent_draws
         self.latent_draws += 1
-        wrapper = partial(LatentSampling, train_points=train.points, train_labels=train.labels, train_mask=train.mask,
+        points = train.points if self.latent_code_samplings == 1 else self.training_samplings()
+        wrapper = partial(LatentSampling, train_points=points, train_labels=train.labels, train_mask=train.mask,
                           seed=seed, prior=self.latent_prior, prior_options=self.latent_prior_options)  # fmt: skip
         return {"guidance": [], "hooks": [], "network_wrapper": wrapper}
+
+    def training_samplings(self) -> torch.Tensor:
+        """``latent_code_samplings`` point samplings of the training split's shapes, normalised like it, float32
+        [K, M, N, 3]."""
+        return torch.stack([torch.as_tensor(normalize_masked(_subset(sampling, self.train_index), self.normalization,
+                                                             self.standardizer).points, dtype=torch.float32)
+                            for sampling in self.source.load_samplings(self.latent_code_samplings)])  # fmt: skip
 
     def write_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:
         mask = context["node_mask"].cpu().numpy()

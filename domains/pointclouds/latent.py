@@ -120,7 +120,8 @@ class LatentSampling:
     """Network wrapper for sampling a :class:`LatentPointDenoiser` (or a call wrapper around one that exposes it
     as ``.network``): fits the latent prior ``prior`` (:func:`domains.pointclouds.latent_priors.make_prior`, with
     ``prior_options``; extra variance ``latent_noise^2``) on the network's encodings of ``train_points``
-    [M, N, 3] (``train_labels`` [M] or None), draws one latent per cloud at the first call (labels from
+    [M, N, 3] (or [K, M, N, 3]: ``K`` samplings of each shape, codes averaged by ``encode_samplings``;
+    ``train_labels`` [M] or None), draws one latent per cloud at the first call (labels from
     ``context["label"]``, else the pooled prior; generator seeded by ``seed``) and passes the same latents to
     every call."""
 
@@ -135,8 +136,11 @@ class LatentSampling:
         self.network, self.field, self.seed = network, denoiser.field, seed
         parameter = next(denoiser.parameters())
         with torch.no_grad():
-            latents = denoiser.encode(train_points.to(parameter), None if train_mask is None else train_mask.to(
-                parameter.device)).cpu()  # fmt: skip
+            if train_points.ndim == 4:  # [K, M, N, 3]: K point samplings of each shape, codes averaged
+                latents = denoiser.encode_samplings(train_points.to(parameter)).cpu()
+            else:
+                latents = denoiser.encode(train_points.to(parameter), None if train_mask is None else train_mask.to(
+                    parameter.device)).cpu()  # fmt: skip
         self.prior = make_prior(prior, latents, train_labels, denoiser.latent_noise**2, **(prior_options or {}))
         self.latents: Tensor | None = None
 

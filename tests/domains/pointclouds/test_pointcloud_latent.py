@@ -1,12 +1,14 @@
 """The shape-latent model: permutation symmetry, masking, codes averaged over samplings, the latent prior's
 moments, seeded sampling."""
 
+import numpy as np
 import pytest
 import torch
 
-from domains.pointclouds.data import PointCloudDataModule, ProceduralShapes
+from domains.pointclouds.data import MeshFiles, PointCloudDataModule, ProceduralShapes
 from domains.pointclouds.latent import LatentPointDenoiser, LatentSampling
 from domains.pointclouds.latent_priors import LatentPrior
+from domains.pointclouds.normalize import normalize
 from sciddm.errors import ConfigError
 from sciddm.sampling import CountingNetwork
 
@@ -107,3 +109,24 @@ def test_data_module_with_shape_context_samples_through_the_latent_prior():
     assert isinstance(wrapper, LatentSampling) and wrapper.seed == 0
     assert datamodule.sampling_steering({})["network_wrapper"](small_network()).seed == 1  # next call, next seed
     assert PointCloudDataModule(source).sampling_steering({})["network_wrapper"] is None
+
+
+def test_procedural_samplings_are_blocks_of_the_same_shapes_and_the_prior_averages_their_codes():
+    source = ProceduralShapes(count_per_family=4, n_points=16, seed=0)
+    samplings = source.load_samplings(3)
+    dense = ProceduralShapes(count_per_family=4, n_points=48, seed=0).load().points
+    for k, sampling in enumerate(samplings):  # block k of the shapes drawn with 3 x 16 points
+        np.testing.assert_array_equal(sampling.points, dense[:, 16 * k : 16 * (k + 1)])
+    np.testing.assert_array_equal(source.load_samplings(1)[0].points, source.load().points)
+    datamodule = PointCloudDataModule(source, val_fraction=0.25, class_conditional=True, shape_context=True,
+                                      latent_code_samplings=3)  # fmt: skip
+    datamodule.setup()
+    network = small_network()
+    wrapper = datamodule.sampling_steering({})["network_wrapper"](network)
+    index = datamodule.train_index
+    expected = network.encode_samplings(torch.stack([torch.tensor(normalize(s.points[index], "unit_sphere"),
+                                                                  dtype=torch.float32) for s in samplings]))
+    reference = LatentPrior(expected, datamodule.datasets["train"].labels)
+    torch.testing.assert_close(wrapper.prior.means, reference.means)
+    with pytest.raises(ConfigError, match="latent_code_samplings"):
+        PointCloudDataModule(MeshFiles(["x.obj"]), shape_context=True, latent_code_samplings=2)
