@@ -5,6 +5,9 @@
     python benchmarks/pointclouds.py baselines [--per-family 32 --points 2048] [--samples model=FILE.npy]
     python benchmarks/pointclouds.py model --run RUN_DIR [--checkpoint CKPT --per-family 16 --long-per-family 8]
         [--latent-prior gaussian|mixture|diffusion --prior-option components=4 --seed 0]
+    python benchmarks/pointclouds.py priors --run RUN_DIR [--checkpoint CKPT --per-family 32 --seeds 0 1 2 3 4
+        --prior mixture:components=auto kernel:bandwidth=auto ... --nfe 50|1000 --train-per-family N
+        --code-samplings K --reference-seed 1000 --validation-per-family N]
     python benchmarks/pointclouds.py completion --run RUN_DIR [--per-family 8 --known 128 --upsample-known 64]
     (add --json FILE to any of them; --out DIR for pictures)
 
@@ -30,6 +33,17 @@
   close this decoder comes to each reference; paired with their references, such samples can score 1-NNA < 0.5).
   Writes ``samples_50nfe.png`` to ``--out``. ``--latent-prior`` and ``--prior-option KEY=VALUE ...`` choose the
   latent prior (``domains.pointclouds.latent_priors``; default: the run's data module setting).
+* priors: a shape-latent run's latent priors against the memorisers, every row over the same sampling seeds:
+  per seed ``s``, each ``--prior`` (``NAME:KEY=VALUE,...``, fitted once on the training latents) draws its
+  latents and the point noise with seed ``s``; the jitter memoriser (any class) and the class-matched one with
+  seed ``s``; the fresh draw with seed ``2000 + 10 s``; the latent memoriser decodes the encoded latent of a
+  training shape of each requested class (no prior). References: ``--per-family`` per family with
+  ``--reference-seed`` (1000: the test set; any other: a validation set). Printed per seed (``score_rows``) and
+  summarised (mean and std over seeds; each row's 1-NNA minus the memorisers', paired by seed). Each prior's
+  held-out log-likelihood on the run's validation split, or on ``--validation-per-family`` fresh shapes (seed
+  3000), comes first (no ``--seeds``: only that). ``--train-per-family N`` fits priors and memorisers on ``N``
+  shapes per family from the run's generator (the run's shapes first), ``--code-samplings K`` encodes each from
+  ``K`` point samplings, codes averaged (``LatentPointDenoiser.encode_samplings``).
 * completion: the first ``--per-family`` references per family, cut by a random half-space to ``--known``
   points (completion) or thinned to ``--upsample-known`` random points (upsampling), completed to the full
   point count by replacement at 50 NFE (unconditional: null label; and with the true label), against two
