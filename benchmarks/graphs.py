@@ -31,6 +31,12 @@ re-spaced time grids, sciddm/solvers/grids.py), ``--resample`` (each step repeat
 between, the core's RePaint option: NFE = resample x steps) and ``--categorical-solver`` (the core's discrete
 solver spec, e.g. ``ancestral:final=greedy``: the step onto t = 0 takes the most likely class instead of
 drawing from the predicted distribution); ``--no-baselines`` skips the generator and baseline rows.
+
+Training exposure (``--bridge-exposure``, Community-small): how often the corrupted training graph ``x_t`` has no
+edge left between the two communities (closed form, domains/graphs/exposure.py), per ``t`` and averaged over the
+uniform training times, under the config's cosine keep schedule and the training edge marginals.
+
+    python benchmarks/graphs.py --dataset community_small --bridge-exposure
 """
 
 from __future__ import annotations
@@ -47,11 +53,14 @@ import numpy as np
 
 from domains.graphs import generators
 from domains.graphs.baselines import ErdosRenyiBaseline, SBMBaseline
+from domains.graphs.data import marginals
 from domains.graphs.datasets import load_dataset
+from domains.graphs.exposure import mean_unlinked_probability
 from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
 from domains.graphs.readers import read_graphs
 from domains.graphs.validity import component_profile
 from sciddm.io import write_json
+from sciddm.paths.categorical import CategoricalPath, Cosine
 from sciddm.sampling import Sampler
 from sciddm.solvers.grids import TIME_DISTORTIONS
 
@@ -198,6 +207,17 @@ def print_table(dataset: str, results: dict[str, dict]) -> None:
                   f"{metrics['sample_cpu_seconds']:.1f} CPU s for {metrics['num_graphs']} graphs")
 
 
+def bridge_exposure(times: list[float], grid_size: int = 1000) -> dict[str, float]:
+    """Fraction of Community-small training examples whose corrupted graph has no edge between the communities,
+    at each of ``times`` and averaged over a uniform grid of ``grid_size`` training times on [t_min, 1]."""
+    train = load_dataset("community_small").train
+    schedule = Cosine()
+    path = CategoricalPath(schedule, 2, prior="marginal", marginal=marginals(train, 1, 2)[1])
+    grid = np.linspace(schedule.t_min, 1.0, grid_size).tolist()
+    out = {f"t={t:g}": mean_unlinked_probability(train, path, [t]) for t in times}
+    return out | {"uniform t": mean_unlinked_probability(train, path, grid)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", nargs="+", default=["community_small", "planar"])
@@ -217,7 +237,12 @@ def main() -> None:
     parser.add_argument("--categorical-solver", nargs="+", default=["ancestral"],
                         help="core categorical solver specs, e.g. ancestral:final=greedy")
     parser.add_argument("--no-baselines", action="store_true", help="noise study of the checkpoints only")
+    parser.add_argument("--bridge-exposure", action="store_true", help="Community-small training exposure (above)")
     args, overrides = parser.parse_known_args()
+    if args.bridge_exposure:
+        for key, value in bridge_exposure([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7]).items():
+            print(f"| {key} | {value:.4f} |")
+        return
     if args.noise_study:
         checkpoints = {name: tuple(paths.split(",", 1))
                        for name, paths in (item.split("=", 1) for item in args.checkpoint)}
