@@ -43,7 +43,8 @@
   held-out log-likelihood on the run's validation split, or on ``--validation-per-family`` fresh shapes (seed
   3000), comes first (no ``--seeds``: only that). ``--train-per-family N`` fits priors and memorisers on ``N``
   shapes per family from the run's generator (the run's shapes first), ``--code-samplings K`` encodes each from
-  ``K`` point samplings, codes averaged (``LatentPointDenoiser.encode_samplings``).
+  ``K`` point samplings, codes averaged (``LatentPointDenoiser.encode_samplings``; without ``--train-per-family``:
+  the run's training split, as the data module's ``latent_code_samplings``).
 * completion: the first ``--per-family`` references per family, cut by a random half-space to ``--known``
   points (completion) or thinned to ``--upsample-known`` random points (upsampling), completed to the full
   point count by replacement at 50 NFE (unconditional: null label; and with the true label), against two
@@ -360,10 +361,13 @@ def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, 
         samplings = torch.tensor(np.stack([normalize(s.points, "unit_sphere") for s in sets]), dtype=torch.float32)
         train_points = samplings[0]
         train_labels = torch.arange(families).repeat_interleave(train_per_family)
-    elif code_samplings > 1:
-        raise ConfigError("--code-samplings needs --train-per-family (fresh point samplings of the shapes)")
     else:
         train_points, train_labels = datamodule.datasets["train"].points, datamodule.datasets["train"].labels
+        if code_samplings > 1:  # the run's split, each shape drawn again K times (as the data module's option)
+            if not hasattr(source, "load_samplings"):
+                raise ConfigError(f"--code-samplings needs a source with load_samplings, not {type(source).__name__}")
+            datamodule.latent_code_samplings = code_samplings
+            samplings = datamodule.training_samplings()
     if validation_per_family:  # fresh shapes (seed 3000) for the held-out likelihood
         validation_points = torch.tensor(procedural(validation_per_family, points, 3000), dtype=torch.float32)
         validation_labels = torch.arange(families).repeat_interleave(validation_per_family)
