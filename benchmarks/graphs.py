@@ -232,7 +232,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", nargs="*", default=[], help="NAME=CONFIG,CKPT of trained models")
     parser.add_argument("--sampling-steps", type=int, nargs="+", default=[100])
     parser.add_argument("--time-distortion", nargs="+", default=["identity"], choices=sorted(TIME_DISTORTIONS),
-                        help="DeFoG time distortions of the sampling grid (domains/graphs/sampling.py)")
+                        help="DeFoG time distortions of the sampling grid (sciddm/solvers/grids.py)")
     parser.add_argument("--resample", type=int, nargs="+", default=[1], help="RePaint-style repeats of each step")
     parser.add_argument("--categorical-solver", nargs="+", default=["ancestral"],
                         help="core categorical solver specs, e.g. ancestral:final=greedy")
