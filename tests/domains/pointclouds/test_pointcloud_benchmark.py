@@ -105,3 +105,5 @@ def test_model_task_on_a_tiny_shape_latent_run(tmp_path):
                   validation_per_family=2)  # fmt: skip
     assert set(more) == {"checkpoint", "selection"}  # no seeds: the selection alone
     assert len(more["selection"]["gaussian"]["validation_log_likelihood_per_shape"]) == 6  # 2 fresh per family
+    averaged = priors(run, count=2, seeds=[0], specs=["gaussian"], nfe=50, checkpoint=checkpoint, code_samplings=2)
+    assert "latent memoriser (training latents decoded)" in averaged["summary"]  # codes of 2 samplings, run's split
