@@ -12,8 +12,10 @@ the new node feature, also FiLM-modulated by ``y``; ``y`` is updated from itself
 of nodes and edges. Residuals, layer norms and feed-forward blocks follow each update. The global input is a
 sinusoidal embedding of ``t`` plus optional cycle and spectral graph features; nodes get the matching node
 features (:mod:`domains.graphs.features`); optionally, random-walk probabilities ``(P^k)_ij`` join the edge
-input and return probabilities the node input (DeFoG's RRWP features). Every operation is applied per node, per
-pair or pooled over nodes, so the network is permutation equivariant.
+input and return probabilities the node input (DeFoG's RRWP features). With ``self_conditioning`` the node and edge
+inputs also carry the previous evaluation's class probabilities :math:`\tilde p(x_0)` (zeros at the first one;
+:mod:`sciddm.self_conditioning`). Every operation is applied per node, per pair or pooled over nodes, so the
+network is permutation equivariant.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from torch import nn
 
 from domains.graphs.features import cycle_features, random_walk_features, spectral_features
+from sciddm.self_conditioning import previous_estimate
 
 
 def time_embedding(t: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
@@ -109,21 +112,25 @@ class GraphTransformer(nn.Module):
         random_walk_steps: K > 0 adds the random-walk features of :mod:`domains.graphs.features` for
             k = 1..K (pair features to the edge input, return probabilities to the node input).
         node_field, edge_field: names of the two fields in ``x_t`` and in the output.
+        self_conditioning: also read the previous clean-graph estimate (node and edge class probabilities).
     """
 
     def __init__(self, num_node_types: int = 1, num_edge_types: int = 2, node_dim: int = 64, edge_dim: int = 32,
                  global_dim: int = 64, num_layers: int = 4, num_heads: int = 4, dropout: float = 0.0,
                  time_dim: int = 32, cycle_features: bool = True, spectral_features: bool = True,
                  num_eigenvalues: int = 5, random_walk_steps: int = 0, node_field: str = "nodes",
-                 edge_field: str = "edges"):
+                 edge_field: str = "edges", self_conditioning: bool = False):
         super().__init__()
         self.node_field, self.edge_field = node_field, edge_field
+        self.self_conditioning = self_conditioning
+        self.num_node_types, self.num_edge_types = num_node_types, num_edge_types
         self.use_cycles, self.use_spectral = cycle_features, spectral_features
         self.num_eigenvalues, self.time_dim, self.random_walk_steps = num_eigenvalues, time_dim, random_walk_steps
         extra_nodes = 2 * cycle_features + 3 * spectral_features + random_walk_steps
         extra_global = 2 * cycle_features + (num_eigenvalues + 1) * spectral_features
-        self.node_in = _mlp(num_node_types + extra_nodes, node_dim, node_dim)
-        self.edge_in = _mlp(num_edge_types + random_walk_steps, edge_dim, edge_dim)
+        estimates = 2 if self_conditioning else 1  # the noisy one-hot input, and the previous estimate
+        self.node_in = _mlp(estimates * num_node_types + extra_nodes, node_dim, node_dim)
+        self.edge_in = _mlp(estimates * num_edge_types + random_walk_steps, edge_dim, edge_dim)
         self.global_in = _mlp(time_dim + extra_global, global_dim, global_dim)
         self.layers = nn.ModuleList(
             GraphTransformerLayer(node_dim, edge_dim, global_dim, num_heads, dropout, update_global=i < num_layers - 1)
@@ -157,6 +164,11 @@ class GraphTransformer(nn.Module):
         n = nodes.shape[1]
         pair = mask[:, :, None] & mask[:, None, :] & ~torch.eye(n, dtype=torch.bool, device=mask.device)
         node_extra, graph_extra, pair_extra = self._structure(edges, mask)
+        if self.self_conditioning:
+            node_extra.insert(0, previous_estimate(context, self.node_field, (*nodes.shape[:-1], self.num_node_types),
+                                                   nodes))
+            pair_extra.insert(0, previous_estimate(context, self.edge_field, (*edges.shape[:-1], self.num_edge_types),
+                                                   edges))
         x = self.node_in(torch.cat([nodes, *node_extra], dim=-1)) * mask[..., None]
         e = self.edge_in(torch.cat([edges, *pair_extra], dim=-1))
         e = (e + e.transpose(1, 2)) / 2 * pair[..., None]

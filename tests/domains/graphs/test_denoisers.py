@@ -6,6 +6,7 @@ from domains.graphs import generators
 from domains.graphs.convert import to_data
 from domains.graphs.data import dense_batch
 from domains.graphs.denoisers import GraphTransformer
+from sciddm.self_conditioning import SELF_CONDITION
 
 
 def _inputs(pad_to=None, num_edge_types=2):
@@ -57,3 +58,26 @@ def test_time_changes_the_output_and_gradients_reach_every_parameter():
     assert not torch.allclose(out["edges"], net(x, 1 - t, context)["edges"])
     (out["nodes"].sum() + out["edges"].pow(2).sum()).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+def test_self_conditioning_reads_the_previous_estimate_equivariantly_and_zeros_without_one():
+    net = GraphTransformer(num_node_types=2, num_edge_types=2, node_dim=16, edge_dim=8, global_dim=16,
+                           num_layers=2, num_heads=2, random_walk_steps=2, self_conditioning=True).double()
+    x, t, context = _inputs()
+    assert net.edge_in[0].in_features == 2 + 2 + 2 and net.node_in[0].in_features == 2 + 2 + 2 + 3 + 2
+    torch.manual_seed(1)
+    previous = {"nodes": torch.rand(x["nodes"].shape, dtype=torch.double).softmax(-1),
+                "edges": torch.rand(x["edges"].shape, dtype=torch.double)}
+    previous["edges"] = ((previous["edges"] + previous["edges"].transpose(1, 2)) / 2).softmax(-1)
+    without = net(x, t, context)
+    zeros = net(x, t, {**context, SELF_CONDITION: {name: torch.zeros_like(v) for name, v in previous.items()}})
+    given = net(x, t, {**context, SELF_CONDITION: previous})
+    assert all(torch.equal(without[name], zeros[name]) for name in ("nodes", "edges"))
+    assert not torch.allclose(without["edges"], given["edges"])
+    perm = torch.randperm(x["nodes"].shape[1])
+    permuted = net({"nodes": x["nodes"][:, perm], "edges": x["edges"][:, perm][:, :, perm]}, t,
+                   {"node_mask": context["node_mask"][:, perm],
+                    SELF_CONDITION: {"nodes": previous["nodes"][:, perm],
+                                     "edges": previous["edges"][:, perm][:, :, perm]}})
+    assert torch.allclose(permuted["edges"], given["edges"][:, perm][:, :, perm], atol=1e-10)
+    assert torch.allclose(permuted["nodes"], given["nodes"][:, perm], atol=1e-10)
