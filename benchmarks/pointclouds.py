@@ -276,8 +276,7 @@ def model(run: Path, count: int, long_count: int, out: Path, checkpoint: Path | 
           f"{len(train)} training shapes, torch threads {torch.get_num_threads()}")  # fmt: skip
     timed = {}
     latent = getattr(datamodule, "shape_context", False)  # a shape-latent model: latents from the fitted prior
-    wrapper = partial(LatentSampling, train_points=datamodule.datasets["train"].points
-                      if getattr(datamodule, "latent_code_samplings", 1) == 1 else datamodule.training_samplings(),
+    wrapper = partial(LatentSampling, train_points=datamodule.latent_training_points(),
                       train_labels=datamodule.datasets["train"].labels, seed=seed,
                       prior=latent_prior or datamodule.latent_prior,
                       prior_options=datamodule.latent_prior_options if latent_prior is None else prior_options,
@@ -367,7 +366,7 @@ def priors(run: Path, count: int, seeds: list[int], specs: list[str], nfe: int, 
             if not hasattr(source, "load_samplings"):
                 raise ConfigError(f"--code-samplings needs a source with load_samplings, not {type(source).__name__}")
             datamodule.latent_code_samplings = code_samplings
-            samplings = datamodule.training_samplings()
+            samplings = datamodule.latent_training_points()
     if validation_per_family:  # fresh shapes (seed 3000) for the held-out likelihood
         validation_points = torch.tensor(procedural(validation_per_family, points, 3000), dtype=torch.float32)
         validation_labels = torch.arange(families).repeat_interleave(validation_per_family)

@@ -251,6 +251,7 @@ class PointCloudDataModule(DiffusionDataModule):
             raise ConfigError(f"latent_code_samplings must be >= 1 (> 1 needs a source with load_samplings, not "
                               f"{type(source).__name__}), got {latent_code_samplings}")  # fmt: skip
         self.latent_code_samplings = latent_code_samplings
+        self._code_samplings: dict[int, torch.Tensor] = {}  # K -> training samplings, generated once per K
         choose(latent_prior, PRIORS, "latent prior")
         self.latent_prior, self.latent_prior_options = latent_prior, dict(latent_prior_options or {})
         choose(normalization, {**PER_SHAPE, "global": None}, "normalization")
@@ -328,17 +329,24 @@ class PointCloudDataModule(DiffusionDataModule):
         self.setup()
         train, seed = self.datasets["train"], self.seed + self.latent_draws
         self.latent_draws += 1
-        points = train.points if self.latent_code_samplings == 1 else self.training_samplings()
-        wrapper = partial(LatentSampling, train_points=points, train_labels=train.labels, train_mask=train.mask,
+        wrapper = partial(LatentSampling, train_points=self.latent_training_points(), train_labels=train.labels,
+                          train_mask=train.mask,
                           seed=seed, prior=self.latent_prior, prior_options=self.latent_prior_options)  # fmt: skip
         return {"guidance": [], "hooks": [], "network_wrapper": wrapper}
 
-    def training_samplings(self) -> torch.Tensor:
-        """``latent_code_samplings`` point samplings of the training split's shapes, normalised like it, float32
-        [K, M, N, 3]."""
-        return torch.stack([torch.as_tensor(normalize_masked(_subset(sampling, self.train_index), self.normalization,
-                                                             self.standardizer).points, dtype=torch.float32)
-                            for sampling in self.source.load_samplings(self.latent_code_samplings)])  # fmt: skip
+    def latent_training_points(self) -> torch.Tensor:
+        """The training shapes the latent prior is fitted on: the split's clouds [M, N, 3], or with
+        ``latent_code_samplings = K > 1`` K point samplings of each, normalised like the split, float32
+        [K, M, N, 3] (generated once per K, not at every sampling call)."""
+        count = self.latent_code_samplings
+        if count == 1:
+            return self.datasets["train"].points
+        if count not in self._code_samplings:
+            self._code_samplings[count] = torch.stack([
+                torch.as_tensor(normalize_masked(_subset(sampling, self.train_index), self.normalization,
+                                                 self.standardizer).points, dtype=torch.float32)
+                for sampling in self.source.load_samplings(count)])  # fmt: skip
+        return self._code_samplings[count]
 
     def write_samples(self, samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor], path: Path) -> Path:
         mask = context["node_mask"].cpu().numpy()

@@ -128,5 +128,6 @@ def test_procedural_samplings_are_blocks_of_the_same_shapes_and_the_prior_averag
                                                                   dtype=torch.float32) for s in samplings]))
     reference = LatentPrior(expected, datamodule.datasets["train"].labels)
     torch.testing.assert_close(wrapper.prior.means, reference.means)
+    assert datamodule.latent_training_points() is datamodule.latent_training_points()  # generated once, reused
     with pytest.raises(ConfigError, match="latent_code_samplings"):
         PointCloudDataModule(MeshFiles(["x.obj"]), shape_context=True, latent_code_samplings=2)
