@@ -2,7 +2,7 @@
 
 * ``sciddm fit|validate|test|predict --config FILE`` : LightningCLI; classes are chosen by ``class_path``,
   ``--print_config`` prints the resolved configuration.
-* ``sciddm sample --config FILE --ckpt_path CKPT --num_samples N [--solver S --steps K --grid G
+* ``sciddm sample --config FILE --ckpt_path CKPT --num_samples N [--solver S --categorical_solver C --steps K --grid G
   --time_distortion D --resample R] [--output PATH]`` :
   sample a trained model through ``Trainer.predict`` and write the domain's format, a picture and metrics.
 * ``sciddm evaluate DOMAIN FILE [--reference FILE]`` : one JSON object of metrics on stdout.
