@@ -22,24 +22,10 @@ from torch import Tensor, nn
 from sciddm.errors import ConfigError, TrainingError, choose
 from sciddm.fields import Context, Field
 from sciddm.lightning.ema import exponential_moving_average
+from sciddm.lightning.optimization import LR_DECAYS, check_lr_multipliers, learning_rate_factor, parameter_groups
 from sciddm.sampling import Sampler, sample_fields
 from sciddm.self_conditioning import is_self_conditioned, with_estimates
 from sciddm.timesampling import sample_times
-
-LR_DECAYS = ("constant", "cosine")
-
-
-def learning_rate_factor(step: int, warmup_steps: int, total_steps: int | None = None) -> float:
-    r"""Multiplier of the base learning rate at optimiser step ``step`` (0-based).
-
-    Linear warm-up :math:`\min(1, (s+1)/W)`; with ``total_steps`` :math:`T` (cosine decay) it is multiplied by
-    :math:`\tfrac12(1+\cos(\pi p))`, :math:`p=\mathrm{clip}((s-W)/(T-W), 0, 1)`, reaching 0 at the last step.
-    """
-    factor = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
-    if total_steps is None:
-        return factor
-    progress = min(1.0, max(0.0, (step - warmup_steps) / max(1, total_steps - warmup_steps)))
-    return factor * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class DiffusionModule(pl.LightningModule):
@@ -51,6 +37,10 @@ class DiffusionModule(pl.LightningModule):
         time_sampling: ``uniform``, ``logit_normal`` or ``antithetic`` (see :mod:`sciddm.timesampling`).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         lr_decay: ``constant`` or ``cosine`` (to zero at the trainer's last step; :func:`learning_rate_factor`).
+        lr_multipliers: per-parameter-group learning rates ``{regular expression: factor}``: a network parameter
+            whose name starts with a match of the first matching pattern trains at ``lr * factor``
+            (:func:`sciddm.lightning.optimization.parameter_groups`), e.g. ``{"blocks\\.(7|8)\\.": 10}`` for two
+            freshly added blocks of a grown network, or factor 0 to freeze a part.
         time_mean, time_std: location and scale of ``logit_normal`` time sampling.
         ema_decay: EMA decay per optimiser step; ``None`` or 0 disables the EMA.
         ema_warmup: warm the decay up as min(ema_decay, (1 + n) / (10 + n)) (:mod:`sciddm.lightning.ema`).
@@ -65,7 +55,8 @@ class DiffusionModule(pl.LightningModule):
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  ema_decay: float | None = 0.999, sampler: Sampler | None = None, val_num_samples: int = 0,
                  seed: int = 0, time_mean: float = 0.0, time_std: float = 1.0, ema_warmup: bool = True,
-                 lr_decay: str = "constant", self_conditioning_rate: float = 0.5):
+                 lr_decay: str = "constant", self_conditioning_rate: float = 0.5,
+                 lr_multipliers: dict[str, float] | None = None):
         super().__init__()
         if not fields:
             raise ConfigError("DiffusionModule needs at least one field")
@@ -79,6 +70,8 @@ class DiffusionModule(pl.LightningModule):
         self.warmup_steps = warmup_steps
         choose(lr_decay, dict.fromkeys(LR_DECAYS), "lr_decay")
         self.lr_decay = lr_decay
+        self.lr_multipliers = dict(lr_multipliers or {})
+        check_lr_multipliers(self.lr_multipliers)
         if not 0.0 <= self_conditioning_rate <= 1.0:
             raise ConfigError(f"self_conditioning_rate must lie in [0, 1], got {self_conditioning_rate}")
         self.self_conditioning_rate = self_conditioning_rate if is_self_conditioned(network) else 0.0
@@ -197,7 +190,8 @@ class DiffusionModule(pl.LightningModule):
             self.ema.update_parameters(self.network)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        groups = parameter_groups(self.network, self.lr, self.lr_multipliers)
+        optimizer = torch.optim.AdamW(groups, lr=self.lr, weight_decay=self.weight_decay)
         if self.warmup_steps <= 0 and self.lr_decay == "constant":
             return optimizer
         total = None
