@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from sciddm.errors import ConfigError, TrainingError, choose
 from sciddm.fields import Context, Field
 from sciddm.lightning.ema import exponential_moving_average
-from sciddm.lightning.optimization import LR_DECAYS, check_lr_multipliers, learning_rate_factor, parameter_groups
+from sciddm.lightning.optimization import LR_DECAYS, learning_rate_factor, parameter_groups
 from sciddm.sampling import Sampler, sample_fields
 from sciddm.self_conditioning import is_self_conditioned, with_estimates
 from sciddm.timesampling import sample_times
@@ -71,7 +71,7 @@ class DiffusionModule(pl.LightningModule):
         choose(lr_decay, dict.fromkeys(LR_DECAYS), "lr_decay")
         self.lr_decay = lr_decay
         self.lr_multipliers = dict(lr_multipliers or {})
-        check_lr_multipliers(self.lr_multipliers)
+        parameter_groups(network, lr, self.lr_multipliers)  # a bad pattern fails here, before any data is read
         if not 0.0 <= self_conditioning_rate <= 1.0:
             raise ConfigError(f"self_conditioning_rate must lie in [0, 1], got {self_conditioning_rate}")
         self.self_conditioning_rate = self_conditioning_rate if is_self_conditioned(network) else 0.0

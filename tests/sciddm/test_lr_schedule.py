@@ -91,7 +91,7 @@ def test_group_rates_follow_the_schedule_in_proportion():
 ])
 def test_bad_multipliers_are_config_errors(multipliers, message):
     with pytest.raises(ConfigError, match=message):
-        toy_module(lr_multipliers=multipliers).configure_optimizers()
+        toy_module(lr_multipliers=multipliers)
 
 
 def test_unknown_decay_is_a_config_error():
