@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from torch_geometric.data import Data, InMemoryDataset
 
 from domains.graphs.convert import batch_to_graphs, to_data
+from domains.graphs.cuts import bisection_sides
 from domains.graphs.datasets import load_dataset
 from domains.graphs.readers import check_graph, read_graphs
 from sciddm.errors import ConfigError, DataError
@@ -27,15 +28,21 @@ from sciddm.lightning.data import DiffusionDataModule
 
 
 class GraphListDataset(InMemoryDataset):
-    """An in-memory torch-geometric data set built from networkx graphs (nothing is written to disk)."""
+    """An in-memory torch-geometric data set built from networkx graphs (nothing is written to disk); with
+    ``cut_sides`` (one long ``[n]`` tensor per graph) each ``Data`` also carries it as ``cut_side``."""
 
-    def __init__(self, graphs: list[nx.Graph]):
+    def __init__(self, graphs: list[nx.Graph], cut_sides: list[torch.Tensor] | None = None):
         super().__init__(root=None)
-        self.data, self.slices = self.collate([to_data(g) for g in graphs])
+        items = [to_data(g) for g in graphs]
+        if cut_sides is not None:
+            for data, sides in zip(items, cut_sides, strict=True):
+                data.cut_side = sides
+        self.data, self.slices = self.collate(items)
 
 
 def dense_batch(items: list[Data], pad_to: int | None = None) -> dict:
-    """Collate ``Data`` objects into the dense padded batch described in the module docstring."""
+    """Collate ``Data`` objects into the dense padded batch described in the module docstring; items carrying
+    ``cut_side`` add ``context["cut_side"]`` [B, N] long (0 on padding)."""
     size = max(int(d.num_nodes) for d in items) if pad_to is None else pad_to
     batch = len(items)
     nodes = torch.zeros(batch, size, dtype=torch.long)
@@ -46,7 +53,12 @@ def dense_batch(items: list[Data], pad_to: int | None = None) -> dict:
         nodes[i, :n] = data.x
         edges[i, data.edge_index[0], data.edge_index[1]] = data.edge_attr
         mask[i, :n] = True
-    return {"nodes": nodes, "edges": edges, "context": {"node_mask": mask}}
+    context = {"node_mask": mask}
+    if "cut_side" in items[0]:
+        context["cut_side"] = torch.zeros(batch, size, dtype=torch.long)
+        for i, data in enumerate(items):
+            context["cut_side"][i, : int(data.num_nodes)] = data.cut_side
+    return {"nodes": nodes, "edges": edges, "context": context}
 
 
 def node_count_distribution(graphs: list[nx.Graph], max_nodes: int) -> torch.Tensor:
@@ -86,6 +98,9 @@ class GraphDataModule(DiffusionDataModule):
         validity: validity rule of the metrics (planar, sbm, connected, tree; default: the data set's rule,
             none for other sets).
         nspdk: also score samples by NSPDK MMD^2 (:mod:`domains.graphs.nspdk`; about 0.2 CPU s per 64-node graph).
+        cut_sides: training batches also carry ``context["cut_side"]``, each node's side of its graph's balanced
+            bisection with the fewest cut edges (:func:`domains.graphs.cuts.bisection_sides`, computed once), for
+            :class:`domains.graphs.cut_dropout.CutDropoutEdgeField`; validation and test batches never do.
         num_workers: DataLoader workers.
 
     Sampling side: :meth:`sample_template` draws each sample's node count from the training distribution;
@@ -100,10 +115,11 @@ class GraphDataModule(DiffusionDataModule):
                  val_file: str | None = None, test_file: str | None = None, max_nodes: int = 64,
                  num_node_types: int = 1, num_edge_types: int = 2, batch_size: int = 32, seed: int = 0,
                  limit: int | None = None, pad_to: int | None = None, validity: str | None = None,
-                 nspdk: bool = True, num_workers: int = 0):
+                 nspdk: bool = True, cut_sides: bool = False, num_workers: int = 0):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         self.save_hyperparameters()
         self.splits: dict[str, list[nx.Graph]] = {}
+        self._cut_sides: list[torch.Tensor] | None = None
         self.atoms: tuple[str, ...] | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -142,8 +158,14 @@ class GraphDataModule(DiffusionDataModule):
     def split_loader(self, split: str, shuffle: bool) -> DataLoader:
         """Dense padded batches of ``split`` (the core's train / val / test loaders call this)."""
         self.setup()
-        dataset = list(GraphListDataset(self.splits[split]))
+        dataset = list(GraphListDataset(self.splits[split], self.cut_sides() if split == "train" else None))
         return self._loader(dataset, shuffle, collate_fn=lambda items: dense_batch(items, self.hparams.pad_to))
+
+    def cut_sides(self) -> list[torch.Tensor] | None:
+        """Per training graph, its nodes' sides of the fewest-edge balanced bisection (None unless ``cut_sides``)."""
+        if self.hparams.cut_sides and self._cut_sides is None:
+            self._cut_sides = [bisection_sides(graph) for graph in self.splits["train"]]
+        return self._cut_sides
 
     def node_count_distribution(self) -> torch.Tensor:
         """Probabilities of node counts 0..max_nodes in the training split."""

@@ -1,5 +1,6 @@
 """The graph DataModule as the core sees it: sample templates, writing, scoring, and the configs' fields."""
 
+import dataclasses
 from pathlib import Path
 
 import networkx as nx
@@ -13,7 +14,8 @@ from domains.graphs.readers import read_graphs, write_graphs
 from sciddm.checkpoints import load_model
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "graphs"
-CONFIG_NAMES = ("community_small", "community_small_large", "planar", "sbm", "grid", "qm9", "moses")
+CONFIG_NAMES = ("community_small", "community_small_large", "community_small_cut_dropout", "planar", "sbm", "grid",
+                "qm9", "moses")
 
 
 def test_template_node_counts_follow_the_training_distribution(tmp_path):
@@ -96,6 +98,39 @@ def test_large_community_config_changes_only_the_model_and_its_training():
     assert all(net_large[k] > net_small[k] for k in changed)
     assert large["model"]["init_args"]["lr_decay"] == "cosine"
     assert large["trainer"]["max_steps"] == 9000
+
+
+def test_cut_dropout_config_changes_only_the_training_corruption():
+    """community_small_cut_dropout.yaml is community_small.yaml with the edge field's cut dropout (rho 0.2 at
+    t <= 0.5) and the data module's bisection sides: nothing else (network, sampler, data, training) differs."""
+    plain, dropout = _config("community_small"), _config("community_small_cut_dropout")
+    edges_plain = plain["model"]["init_args"]["fields"].pop("edges")
+    edges_dropout = dropout["model"]["init_args"]["fields"].pop("edges")
+    assert edges_dropout["class_path"] == "domains.graphs.cut_dropout.CutDropoutEdgeField"
+    assert edges_dropout["init_args"] == edges_plain["init_args"] | {"cut_dropout": 0.2, "cut_dropout_max_time": 0.5}
+    assert dropout["data"]["init_args"] == plain["data"]["init_args"] | {"cut_sides": True}
+    for config in (plain, dropout):
+        config["trainer"].pop("default_root_dir")
+        config.pop("data")
+    assert dropout == plain
+
+
+def test_cut_dropout_config_samples_exactly_like_the_plain_config():
+    """Cut dropout acts in training only: with the same network and seed both configs draw the same graphs."""
+    modules = []
+    for name in ("community_small", "community_small_cut_dropout"):
+        torch.manual_seed(0)
+        module, datamodule, _ = load_model(CONFIGS / f"{name}.yaml")
+        module.ema = None
+        datamodule.setup()
+        module.count_data_marginals(datamodule.train_dataloader)
+        modules.append((module, datamodule))
+    (plain, data), (dropout, data_dropout) = modules
+    dropout.network.load_state_dict(plain.network.state_dict())
+    sampler = dataclasses.replace(plain.sampler, steps=8)
+    first, _, _ = plain.sample_from(data, 6, seed=4, sampler=sampler)
+    second, _, _ = dropout.sample_from(data_dropout, 6, seed=4, sampler=sampler)
+    assert torch.equal(first["edges"], second["edges"]) and first["edges"].sum() > 0
 
 
 class PathOracle(torch.nn.Module):

@@ -1,0 +1,129 @@
+import math
+
+import networkx as nx
+import pytest
+import torch
+
+from domains.graphs.convert import to_data
+from domains.graphs.cut_dropout import CutDropoutEdgeField
+from domains.graphs.cuts import bisection_sides
+from domains.graphs.data import GraphDataModule, dense_batch
+from sciddm.categorical_fields import CategoricalField
+from sciddm.errors import ConfigError
+from sciddm.paths.categorical import Cosine
+
+MARGINAL = [0.6, 0.4]
+
+
+def field(cls=CategoricalField, **options) -> CategoricalField:
+    return cls(2, prior="marginal", marginal=MARGINAL, schedule=Cosine(), loss="cross_entropy", symmetric=True,
+               mask_key="node_mask", **options)
+
+
+def batch_of_two_community_graphs() -> tuple[torch.Tensor, dict]:
+    """Two K4 joined by one edge (8 nodes) and two triangles joined by one edge (6 nodes, padded to 8)."""
+    graphs = []
+    for k in (4, 3):
+        graph = nx.disjoint_union(nx.complete_graph(k), nx.complete_graph(k))
+        graph.add_edge(0, k)
+        graphs.append(graph)
+    items = [to_data(g) for g in graphs]
+    for item, graph in zip(items, graphs, strict=True):
+        item.cut_side = bisection_sides(graph)
+    batch = dense_batch(items)
+    return batch["edges"], batch["context"]
+
+
+def cross_and_same(context: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bool [B, N, N] masks of the real off-diagonal pairs across and within the sides."""
+    mask, sides = context["node_mask"], context["cut_side"]
+    real = mask[:, :, None] & mask[:, None, :] & ~torch.eye(mask.shape[1], dtype=torch.bool)
+    cross = sides[:, :, None] != sides[:, None, :]
+    return real & cross, real & ~cross
+
+
+def test_sides_of_the_hand_built_batch():
+    _, context = batch_of_two_community_graphs()
+    assert context["cut_side"].tolist() == [[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 0, 0]]  # padding 0
+
+
+def test_rho_one_empties_every_cross_pair_and_keeps_the_paths_same_side_draws():
+    x0, context = batch_of_two_community_graphs()
+    t = torch.tensor([0.3, 0.45])
+    plain, _ = field().corrupt(x0, t, context, torch.Generator().manual_seed(5))
+    dropped, _ = field(CutDropoutEdgeField, cut_dropout=1.0).corrupt(x0, t, context, torch.Generator().manual_seed(5))
+    cross, same = cross_and_same(context)
+    assert (dropped[cross] == 0).all() and (x0[cross] == 1).any()  # the clean bridges are gone from x_t
+    assert torch.equal(dropped[same], plain[same]) and not torch.equal(dropped, plain)
+    outside = ~(cross | same)
+    assert torch.equal(dropped[outside], x0[outside])  # diagonal and padding keep their data values
+    assert torch.equal(dropped, dropped.transpose(1, 2))
+
+
+def test_rho_zero_is_bit_identical_to_the_plain_field():
+    x0, context = batch_of_two_community_graphs()
+    t = torch.tensor([0.2, 0.7])
+    generators = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    plain, _ = field().corrupt(x0, t, context, generators[0])
+    same, _ = field(CutDropoutEdgeField, cut_dropout=0.0).corrupt(x0, t, context, generators[1])
+    assert torch.equal(plain, same)
+    assert torch.equal(generators[0].get_state(), generators[1].get_state())  # no extra random draws
+
+
+def test_no_side_labels_means_the_plain_field():
+    """Validation batches and sampling templates carry no sides: corrupt is the plain path's."""
+    x0, context = batch_of_two_community_graphs()
+    context = {"node_mask": context["node_mask"]}
+    t = torch.tensor([0.2, 0.3])
+    plain, _ = field().corrupt(x0, t, context, torch.Generator().manual_seed(2))
+    same, _ = field(CutDropoutEdgeField, cut_dropout=1.0).corrupt(x0, t, context, torch.Generator().manual_seed(2))
+    assert torch.equal(plain, same)
+
+
+def test_only_graphs_at_or_below_the_time_limit_are_emptied():
+    x0, context = batch_of_two_community_graphs()
+    t = torch.tensor([0.5, 0.51])
+    plain, _ = field().corrupt(x0, t, context, torch.Generator().manual_seed(3))
+    dropped, _ = field(CutDropoutEdgeField, cut_dropout=1.0, cut_dropout_max_time=0.5).corrupt(
+        x0, t, context, torch.Generator().manual_seed(3))
+    cross, _ = cross_and_same(context)
+    assert (dropped[0][cross[0]] == 0).all()
+    assert torch.equal(dropped[1], plain[1])
+
+
+def test_the_fraction_of_emptied_graphs_is_rho():
+    """At t = 1 the cross pairs of x_t are prior draws (all empty with prob. 0.6^16 ~ 3e-4 for the K4 pair), so a
+    graph whose 16 cross pairs are all empty was (almost surely) chosen: the fraction is rho within 4 sigma."""
+    x0, context = batch_of_two_community_graphs()
+    repeats = 4000
+    x0 = x0[:1].expand(repeats, -1, -1)
+    context = {k: v[:1].expand(repeats, -1) for k, v in context.items()}
+    dropped, _ = field(CutDropoutEdgeField, cut_dropout=0.3).corrupt(
+        x0, torch.ones(repeats), context, torch.Generator().manual_seed(0))
+    cross, _ = cross_and_same(context)
+    emptied = (dropped.masked_fill(~cross, 0) == 0).flatten(1).all(1).double().mean().item()
+    expected = 0.3 + 0.7 * 0.6**16
+    assert emptied == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / repeats))
+
+
+def test_bad_options_are_config_errors():
+    with pytest.raises(ConfigError, match="probability"):
+        field(CutDropoutEdgeField, cut_dropout=1.5)
+    with pytest.raises(ConfigError, match="symmetric"):
+        CutDropoutEdgeField(2, prior="marginal", marginal=MARGINAL, symmetric=False, cut_dropout=0.1)
+    with pytest.raises(ConfigError, match="no_edge"):
+        field(CutDropoutEdgeField, no_edge=2)
+
+
+def test_datamodule_puts_sides_into_training_batches_only():
+    dm = GraphDataModule("community_small", max_nodes=20, batch_size=80, cut_sides=True)
+    dm.setup()
+    train = next(iter(dm.split_loader("train", shuffle=False)))
+    assert "cut_side" not in next(iter(dm.split_loader("val", shuffle=False)))["context"]
+    for i, graph in enumerate(dm.splits["train"]):
+        n = graph.number_of_nodes()
+        assert torch.equal(train["context"]["cut_side"][i, :n], bisection_sides(graph))
+        # Community-small's communities are the generator's halves: nodes 0..n/2-1 on side 0
+        assert train["context"]["cut_side"][i, :n].tolist() == [0] * (n // 2) + [1] * (n - n // 2)
+    plain = GraphDataModule("community_small", max_nodes=20, batch_size=80)
+    assert "cut_side" not in next(iter(plain.split_loader("train", shuffle=False)))["context"]
