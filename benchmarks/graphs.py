@@ -3,9 +3,11 @@ trained for a fixed number of steps (``--fit``) and, optionally, a file of model
 the test split; published numbers printed alongside.
 
     python benchmarks/graphs.py --dataset community_small planar --fit [--output runs/graphs_benchmark]
-        [--samples planar=out/planar.pt] [--json FILE] [--override KEY VALUE ...]
+        [--config community_small=community_small_cut_dropout] [--samples planar=out/planar.pt] [--json FILE]
+        [--override KEY VALUE ...]
 
-``--fit`` trains ``configs/graphs/{dataset}.yaml`` in this process (validation sampling switched off, so the
+``--fit`` trains ``configs/graphs/{dataset}.yaml`` (or the config named for the data set by ``--config``) in this
+process (validation sampling switched off, so the
 budget is training only; ``--override`` adds LightningCLI options, e.g. ``--trainer.max_steps 200``), records
 the process CPU seconds and wall seconds of training, then draws as many graphs as the test split holds with the
 config's sampler (its step count and NFE are reported) and writes them with a picture under ``--output``.
@@ -84,11 +86,13 @@ COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral
            "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "nspdk_mmd2", "mean_ratio", "validity", "vun"]
 
 
-def fit_and_sample(dataset: str, seed: int, output: Path, overrides: list[str]) -> tuple[list[nx.Graph], dict]:
-    """Train ``configs/graphs/{dataset}.yaml``, then sample as many graphs as the test split holds."""
+def fit_and_sample(dataset: str, seed: int, output: Path, overrides: list[str], config: str | None = None
+                   ) -> tuple[list[nx.Graph], dict]:
+    """Train ``configs/graphs/{config}.yaml`` (default: ``{dataset}.yaml``), then sample as many graphs as the test
+    split holds."""
     from sciddm.checkpoints import build_cli
 
-    cli = build_cli(["--config", str(CONFIGS / f"{dataset}.yaml"), "--seed_everything", str(seed),
+    cli = build_cli(["--config", str(CONFIGS / f"{config or dataset}.yaml"), "--seed_everything", str(seed),
                      "--model.init_args.val_num_samples", "0", "--trainer.enable_progress_bar", "false",
                      "--trainer.default_root_dir", str(output / dataset), *overrides])
     cpu, wall = time.process_time(), time.perf_counter()
@@ -106,7 +110,7 @@ def fit_and_sample(dataset: str, seed: int, output: Path, overrides: list[str]) 
 
 
 def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output: Path = Path("runs/graphs_benchmark"),
-        overrides: list[str] = ()) -> dict[str, dict]:
+        overrides: list[str] = (), config: str | None = None) -> dict[str, dict]:
     splits = load_dataset(dataset, seed=seed)
     validity = DATASET_VALIDITY.get(dataset, "connected")
     rows = {"train (reference)": splits.train[: len(splits.test)]}
@@ -115,7 +119,7 @@ def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output
     extra = {}
     if fit:
         name = "ours (fixed budget)"
-        rows[name], extra[name] = fit_and_sample(dataset, seed, output, list(overrides))
+        rows[name], extra[name] = fit_and_sample(dataset, seed, output, list(overrides), config)
     if samples is not None:
         rows[f"model ({samples.name})"] = read_graphs(samples)
     out = {}
@@ -226,6 +230,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write all numbers to this JSON file")
     parser.add_argument("--fit", action="store_true", help="train and sample our model (configs/graphs/*.yaml)")
     parser.add_argument("--output", type=Path, default=Path("runs/graphs_benchmark"))
+    parser.add_argument("--config", nargs="*", default=[],
+                        help="DATASET=NAME pairs: --fit trains configs/graphs/NAME.yaml for that data set")
     parser.add_argument("--noise-study", action="store_true", help="mean +- std over sampling seeds (see above)")
     parser.add_argument("--sampling-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--fresh", type=int, default=200, help="size of the fresh generator reference")
@@ -256,10 +262,11 @@ def main() -> None:
             write_json(args.json, study)
         return
     samples = dict(item.split("=", 1) for item in args.samples)
+    configs = dict(item.split("=", 1) for item in args.config)
     everything = {}
     for dataset in args.dataset:
         everything[dataset] = run(dataset, args.seed, Path(samples[dataset]) if dataset in samples else None,
-                                  args.fit, args.output, overrides)
+                                  args.fit, args.output, overrides, configs.get(dataset))
         print_table(dataset, everything[dataset])
     if args.json:
         write_json(args.json, everything)
