@@ -39,6 +39,13 @@ edge left between the two communities (closed form, domains/graphs/exposure.py),
 uniform training times, under the config's cosine keep schedule and the training edge marginals.
 
     python benchmarks/graphs.py --dataset community_small --bridge-exposure
+
+How the trained networks answer in that state (``--cut-calibration`` with ``--checkpoint``s): on ``--fresh`` new
+generator graphs (the fresh reference, never trained on), a draw ``x_t`` at each of several ``t`` with the cut of
+the fewest-edge balanced bisection emptied, and the network's expected number of cross edges (sum of
+p(edge) over the cross pairs; exposure.predicted_bridges) beside the clean graphs' mean number of cross edges.
+
+    python benchmarks/graphs.py --dataset community_small --cut-calibration --checkpoint ours=CONFIG,CKPT
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ from domains.graphs import generators
 from domains.graphs.baselines import ErdosRenyiBaseline, SBMBaseline
 from domains.graphs.data import marginals
 from domains.graphs.datasets import load_dataset
-from domains.graphs.exposure import mean_unlinked_probability
+from domains.graphs.exposure import mean_unlinked_probability, predicted_bridges
 from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
 from domains.graphs.readers import read_graphs
 from domains.graphs.validity import component_profile
@@ -222,6 +229,22 @@ def bridge_exposure(times: list[float], grid_size: int = 1000) -> dict[str, floa
     return out | {"uniform t": mean_unlinked_probability(train, path, grid)}
 
 
+def cut_calibration(checkpoints: dict[str, tuple[str, str]], times: list[float], fresh: int
+                    ) -> dict[str, dict[str, float]]:
+    """Per checkpoint and ``t``: the expected number of bridges its EMA network restores across an emptied cut of
+    ``fresh`` new Community-small graphs (``exposure.predicted_bridges``), and the clean graphs' cross edges."""
+    from sciddm.checkpoints import load_model
+
+    graphs = generators.community_small(num_graphs=fresh, seed=FRESH_REFERENCE_SEED)
+    out = {}
+    for name, (config, ckpt) in checkpoints.items():
+        module, _, _ = load_model(config, ckpt)
+        network = module.sampling_network.eval()
+        out[name] = {f"t={t:g}": predicted_bridges(network, module.fields, graphs, t)["predicted"] for t in times}
+        out[name]["clean"] = predicted_bridges(network, module.fields, graphs, times[0])["clean"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", nargs="+", default=["community_small", "planar"])
@@ -244,14 +267,19 @@ def main() -> None:
                         help="core categorical solver specs, e.g. ancestral:final=greedy")
     parser.add_argument("--no-baselines", action="store_true", help="noise study of the checkpoints only")
     parser.add_argument("--bridge-exposure", action="store_true", help="Community-small training exposure (above)")
+    parser.add_argument("--cut-calibration", action="store_true",
+                        help="bridges the checkpoints restore across an emptied cut (above)")
     args, overrides = parser.parse_known_args()
     if args.bridge_exposure:
         for key, value in bridge_exposure([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7]).items():
             print(f"| {key} | {value:.4f} |")
         return
+    checkpoints = {name: tuple(paths.split(",", 1)) for name, paths in (item.split("=", 1) for item in args.checkpoint)}
+    if args.cut_calibration:
+        for name, row in cut_calibration(checkpoints, [0.05, 0.1, 0.2, 0.3, 0.5, 0.7], args.fresh).items():
+            print(f"| {name} | " + " | ".join(f"{k} {v:.3f}" for k, v in row.items()) + " |")
+        return
     if args.noise_study:
-        checkpoints = {name: tuple(paths.split(",", 1))
-                       for name, paths in (item.split("=", 1) for item in args.checkpoint)}
         print("| method | reference | " + " | ".join(NOISE_COLUMNS + PROFILE_COLUMNS) + " |")
         print("|---" * (len(NOISE_COLUMNS + PROFILE_COLUMNS) + 2) + "|")
         settings = list(itertools.product(args.sampling_steps, args.time_distortion, args.resample,

@@ -78,7 +78,10 @@ class CutDropoutEdgeField(CategoricalField):
         times = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(size)
         chosen = torch.rand(size, generator=generator, device=x_t.device) < self.cut_dropout
         chosen &= times <= self.cut_dropout_max_time
-        sides = sides.to(x_t.device)
-        cross = sides[:, :, None] != sides[:, None, :]
-        emptied = chosen[:, None, None] & cross & self.real_positions(x_t, context)
+        emptied = chosen[:, None, None] & cross_side_pairs(sides.to(x_t.device)) & self.real_positions(x_t, context)
         return torch.where(emptied, torch.full_like(x_t, self.no_edge), x_t)
+
+
+def cross_side_pairs(sides: Tensor) -> Tensor:
+    """Bool ``[B, N, N]``: the pairs whose nodes lie on different sides (``sides`` ``[B, N]``, padding included)."""
+    return sides[:, :, None] != sides[:, None, :]

@@ -11,6 +11,12 @@ prior probability of "no edge",
 Averaged over the training graphs and the training times, this is the fraction of training examples in which
 the network sees the cut empty and is taught to restore an edge across it: the state an ancestral sampler must
 repair whenever its draws have removed every cross edge.
+
+How a trained network answers in that state (:func:`predicted_bridges`): draw ``x_t ~ q(x_t | x_0)``, empty every
+pair across the fewest-edge balanced bisection of ``x_0`` (:mod:`domains.graphs.cuts`), and sum the network's
+``p_theta(edge | x_t)`` over the cross pairs: the expected number of bridges it puts back. The exact posterior of
+a data set whose graphs all have a bridge puts at least 1 there (the expected count of clean cross edges given an
+empty cut); a network that has rarely seen the state may put far less.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ from collections.abc import Iterable, Sequence
 import networkx as nx
 import torch
 
+from domains.graphs.convert import to_data
+from domains.graphs.cut_dropout import cross_side_pairs
+from domains.graphs.cuts import bisection_sides
+from domains.graphs.data import dense_batch
+from sciddm.categorical_fields import CategoricalField
 from sciddm.paths.categorical import CategoricalPath
 
 
@@ -45,3 +56,29 @@ def mean_unlinked_probability(graphs: Sequence[nx.Graph], path: CategoricalPath,
     """Mean of :func:`unlinked_probability` over ``graphs`` (cut into their two halves) and ``times``."""
     cuts = [cut_edge_types(g, community_halves(g)) for g in graphs]
     return sum(unlinked_probability(c, path, t) for c in cuts for t in times) / (len(cuts) * len(times))
+
+
+@torch.no_grad()
+def predicted_bridges(network: torch.nn.Module, fields: dict[str, CategoricalField], graphs: Sequence[nx.Graph],
+                      t: float, seed: int = 0) -> dict[str, float]:
+    """Mean over ``graphs`` of the expected number of cross edges that ``network`` predicts when the cut of a
+    draw ``x_t`` is emptied (module docstring), beside the clean graphs' mean number of cross edges. ``fields``
+    are a model's ``nodes`` and ``edges`` fields (the plain path draws ``x_t``)."""
+    items = [to_data(g) for g in graphs]
+    for item, graph in zip(items, graphs, strict=True):
+        item.cut_side = bisection_sides(graph)
+    batch = dense_batch(items)
+    context = batch.pop("context")
+    sides = context.pop("cut_side")
+    generator = torch.Generator().manual_seed(seed)
+    times = torch.full((len(graphs),), t)
+    noisy = {name: CategoricalField.corrupt(field, batch[name], times, context, generator)[0]
+             for name, field in fields.items()}
+    edges = fields["edges"]
+    cross = cross_side_pairs(sides) & edges.scored_positions(batch["edges"], context)
+    noisy["edges"] = noisy["edges"].masked_fill(cross, 0).masked_fill(cross.transpose(1, 2), 0)
+    inputs = {name: field.network_input(noisy[name], times) for name, field in fields.items()}
+    probs = edges.denoised(network(inputs, times, context)["edges"], noisy["edges"], times)
+    predicted = (probs[..., 1:].sum(-1) * cross).sum((1, 2))
+    clean = ((batch["edges"] > 0) & cross).sum((1, 2)).double()
+    return {"predicted": float(predicted.mean()), "clean": float(clean.mean())}

@@ -8,9 +8,11 @@ from domains.graphs.exposure import (
     community_halves,
     cut_edge_types,
     mean_unlinked_probability,
+    predicted_bridges,
     unlinked_probability,
 )
 from domains.graphs.generators import community_small
+from sciddm.categorical_fields import CategoricalField
 from sciddm.paths.categorical import CategoricalPath, Cosine
 
 PATH = CategoricalPath(Cosine(), 2, prior="marginal", marginal=[0.6, 0.4])
@@ -54,3 +56,49 @@ def test_more_bridges_are_emptied_less_often():
     assert one and several
     times = [0.1, 0.2, 0.3]
     assert mean_unlinked_probability(several, PATH, times) < mean_unlinked_probability(one, PATH, times)
+
+
+class ConstantEdgeBelief(torch.nn.Module):
+    """Predicts p(edge) = ``p`` for every pair, whatever the input."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.logit = math.log(p / (1 - p))
+
+    def forward(self, x_t, t, context):
+        edges = torch.zeros(*x_t["edges"].shape[:-1], 2)
+        edges[..., 1] = self.logit
+        return {"nodes": torch.zeros_like(x_t["nodes"]), "edges": edges}
+
+
+class EchoInput(torch.nn.Module):
+    """Predicts the noisy graph it is given, with certainty."""
+
+    def forward(self, x_t, t, context):
+        return {"nodes": torch.zeros_like(x_t["nodes"]), "edges": 40.0 * x_t["edges"]}
+
+
+def two_cliques_fields() -> tuple[list[nx.Graph], dict]:
+    graphs = []
+    for k in (4, 3):  # 16 and 9 cross pairs, one bridge each
+        graph = nx.disjoint_union(nx.complete_graph(k), nx.complete_graph(k))
+        graph.add_edge(0, k)
+        graphs.append(graph)
+    fields = {"nodes": CategoricalField(1, prior="marginal", marginal=[1.0], schedule=Cosine(), mask_key="node_mask"),
+              "edges": CategoricalField(2, prior="marginal", marginal=[0.6, 0.4], schedule=Cosine(), symmetric=True,
+                                        mask_key="node_mask")}
+    return graphs, fields
+
+
+def test_predicted_bridges_sums_the_belief_over_each_cross_pair_once():
+    graphs, fields = two_cliques_fields()
+    out = predicted_bridges(ConstantEdgeBelief(0.05), fields, graphs, t=0.3)
+    assert out["clean"] == 1.0
+    assert out["predicted"] == pytest.approx((16 * 0.05 + 9 * 0.05) / 2)
+
+
+def test_predicted_bridges_sees_the_cut_emptied():
+    """A network that repeats its input predicts no bridge: every cross pair of x_t was emptied (at t = 0.9 the
+    path alone would leave about 40% of them edges)."""
+    graphs, fields = two_cliques_fields()
+    assert predicted_bridges(EchoInput(), fields, graphs, t=0.9)["predicted"] == pytest.approx(0.0, abs=1e-12)
