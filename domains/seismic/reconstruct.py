@@ -4,7 +4,7 @@ Python API: :func:`reconstruct`. Command line::
 
     sciddm reconstruct --config CFG --ckpt_path CKPT --input survey.sgy --mask mask.npy \
         --output recon.sgy [--method replace|dps|none|estimate] [--steps K] [--solver S] [--ensemble N]
-        [--std_output P] [--symmetries 1|4|8] [--polarity]
+        [--std_output P] [--symmetries 1|4|8] [--polarity] [--adapt_steps N --adapt_lr LR --adapt_hidden F]
 
 The survey is normalised once from its observed traces (the datamodule's ``normalization``), cut into
 overlapping patches of the training ``patch_shape`` and each patch is sampled with the model's solver; the
@@ -32,6 +32,10 @@ every later step is linear or sign-symmetric noise), so :math:`-R(-v, m)` is an 
 and their mean has a squared error at most the mean of theirs (convexity); a reconstruction that is odd in
 the data (linear interpolation) is unchanged; it doubles the cost and combines with ``symmetries``.
 
+``adaptation`` (:class:`adaptation.Adaptation` with ``steps > 0``) first fine-tunes a copy of the network on the
+survey's own observed traces (hide some, predict them; :mod:`domains.seismic.adaptation`) and reconstructs with
+the copy; the missing traces are never read.
+
 With ``ensemble = N`` the whole survey is reconstructed N times with different noise; the result is the
 voxel-wise mean and the population standard deviation :math:`\sqrt{\tfrac1N\sum_k (x_k-\bar x)^2}` of the
 members, an uncertainty volume (zero on observed traces with ``replace``). Outputs are written atomically
@@ -51,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from domains.seismic.adaptation import Adaptation, adapt_module
 from domains.seismic.data import fit_normalization, measurement_context
 from domains.seismic.masks import volume_mask
 from domains.seismic.segy import SegyHeaders, new_headers, read_segy, write_segy
@@ -123,6 +128,7 @@ def reconstruct(
     seed: int = 0,
     symmetries: int = 1,
     polarity: bool = False,
+    adaptation: Adaptation | None = None,
 ) -> Reconstruction:
     """Reconstruct ``volume`` ``[n_il, n_xl, n_t]`` where ``mask`` (trace or full, True = observed) is False.
 
@@ -130,6 +136,8 @@ def reconstruct(
     data (it adds the linearly interpolated condition). Member ``k`` of the ensemble draws its noise from
     ``torch.Generator().manual_seed(seed + k)``: same seed, same result. ``symmetries`` (1, 4 or 8) averages
     over the trace grid's flips and transposes, ``polarity`` over the sign of the data (module docstring).
+    ``adaptation`` fine-tunes a copy of the network on the survey's observed traces first (with the same grid
+    maps and signs as augmentations); ``module`` itself is not changed.
     """
     choose(method, dict.fromkeys(METHODS), "reconstruction method")
     choose(symmetries, SYMMETRIES, "number of grid symmetries")
@@ -137,6 +145,9 @@ def reconstruct(
         raise ConfigError(f"the model generates {sorted(module.fields)}, not the seismic field {FIELD!r}")
     if ensemble < 1:
         raise ConfigError(f"ensemble must be >= 1, got {ensemble}")
+    if adaptation is not None:
+        module = adapt_module(module, volume, mask, patch_shape, adaptation, normalization, interpolate, symmetries,
+                              polarity)
     options = (patch_shape, method, sampler, ensemble, overlap, batch_size, guidance_scale, normalization, interpolate,
                seed)
     one_orientation = _both_polarities if polarity else _reconstruct
@@ -274,6 +285,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="average over 4 flips or 8 flips and transposes of the trace grid (1: off)")
     parser.add_argument("--polarity", action="store_true",
                         help="also average over the sign of the data: (R(v) - R(-v)) / 2, twice the cost")
+    parser.add_argument("--adapt_steps", type=int, default=0,
+                        help="fine-tune the network on the survey's own observed traces for N steps first (0: off)")
+    parser.add_argument("--adapt_lr", type=float, default=Adaptation.lr, help="Adam learning rate of the adaptation")
+    parser.add_argument("--adapt_hidden", type=float, default=Adaptation.hidden_fraction,
+                        help="fraction of the observed traces hidden per adaptation example")
+    parser.add_argument("--adapt_batch", type=int, default=Adaptation.batch_size, help="examples per adaptation step")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -298,7 +315,8 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     hp = datamodule.hparams
     result = reconstruct(module, survey.data, mask, hp.patch_shape, args.method, sampler, args.ensemble,
                          args.overlap, args.batch_size, args.guidance_scale, hp.normalization,
-                         hp.get("interpolate", False), args.seed, args.symmetries, args.polarity)
+                         hp.get("interpolate", False), args.seed, args.symmetries, args.polarity,
+                         Adaptation(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch, args.seed))
     written = {"reconstruction": output}
     write_volume(output, result.mean, survey.headers)
     if std_output is not None:

@@ -1,0 +1,114 @@
+r"""Test-time self-supervised adaptation: fine-tune a copy of the network on one survey's own observed traces.
+
+A network trained on synthetic volumes reconstructs a survey from its observed traces ``y`` (mask ``m``). The
+survey itself holds more training data of exactly its own kind: any observed trace can be hidden and predicted
+from the others. :func:`adapt_module` fine-tunes a copy of the sampling network for ``steps`` optimiser steps
+on such re-masked copies of the survey and never reads a missing trace (they are zeroed before anything else).
+
+Each step draws ``batch_size`` examples. Example ``b`` crops a random patch of the normalised, zero-filled
+survey, hides a random ``hidden_fraction`` of the patch's observed traces (set ``h``, re-masked
+``m' = m \wedge \neg h``), maps the patch by a random grid symmetry ``g`` of the reconstruction's group (and,
+with ``polarity``, a random sign), rebuilds the conditions ``observed``, ``mask`` and ``interpolated`` from
+``m'`` exactly as the training data does (:func:`data.measurement_context`), and scores the one-step clean
+estimate from pure noise, the quantity the ``estimate`` reconstruction uses, on the hidden traces:
+
+.. math::  L = \frac1B \sum_b \frac{\sum_{i \in h_b} \| \hat x_0(x_T, t_{\max} \mid y_b', m_b')_i - y_{b,i} \|^2}
+                                 {n_t\,|h_b|},\qquad x_T \sim \text{prior}.
+
+The optimiser is Adam with learning rate ``lr``. Hidden traces are a small fraction so that the re-masked
+inputs stay close to the survey's own density of observed traces.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from domains.seismic.data import fit_normalization, measurement_context
+from domains.seismic.masks import volume_mask
+from domains.seismic.symmetry import GridSymmetry, grid_symmetries
+from sciddm.errors import ConfigError
+from sciddm.lightning.module import DiffusionModule
+from sciddm.sampling import Sampler
+
+FIELD = "volume"
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """How to adapt: optimiser ``steps`` (0: none), Adam learning rate ``lr``, the fraction of a patch's observed
+    traces hidden per example, examples per step, and the seed of the re-masking, crops and noise."""
+
+    steps: int = 0
+    lr: float = 1e-4
+    hidden_fraction: float = 0.2
+    batch_size: int = 4
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.steps < 0 or self.batch_size < 1:
+            raise ConfigError(f"adaptation needs steps >= 0 and batch_size >= 1, got {self.steps}, {self.batch_size}")
+        if not 0 < self.hidden_fraction < 1 or not self.lr > 0:
+            raise ConfigError(f"adaptation needs 0 < hidden_fraction < 1 and lr > 0, got {self.hidden_fraction}, "
+                              f"{self.lr}")
+
+
+def remasked_example(known: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int], hidden_fraction: float,
+                     symmetry: GridSymmetry, sign: float, interpolate: bool, rng: np.random.Generator
+                     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """One self-supervised example of the zero-filled survey ``known`` with trace mask ``m``: the conditions of
+    a random patch with ``round(hidden_fraction * n_observed)`` of its observed traces hidden, the patch itself
+    (the target, correct on the observed traces only) and the hidden traces (trace mask), all mapped by
+    ``symmetry`` and multiplied by ``sign``."""
+    corner = [int(rng.integers(s - p + 1)) for s, p in zip(known.shape, patch_shape, strict=True)]
+    window = tuple(slice(c, c + p) for c, p in zip(corner, patch_shape, strict=True))
+    patch, patch_mask = symmetry.apply(sign * known[window]), symmetry.apply(mask[window[:2]])
+    observed = np.flatnonzero(patch_mask)
+    hidden = np.zeros(patch_mask.size, dtype=bool)
+    hidden[rng.choice(observed, size=round(hidden_fraction * observed.size), replace=False)] = True
+    hidden = hidden.reshape(patch_mask.shape)
+    return measurement_context(patch, patch_mask & ~hidden, interpolate), patch, hidden
+
+
+def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int],
+                 adaptation: Adaptation, normalization: str = "rms", interpolate: bool = False,
+                 symmetries: int = 1, polarity: bool = False) -> DiffusionModule:
+    """A copy of ``module`` whose sampling network is fine-tuned on the observed traces of ``volume`` (module
+    docstring); ``module`` is left unchanged. ``mask`` must be a trace mask ``[n_il, n_xl]`` (True = observed);
+    the patch augmentations are the reconstruction's ``symmetries`` (1, 4 or 8 grid maps) and, with
+    ``polarity``, a random sign. Same inputs and seed, same weights."""
+    if adaptation.steps == 0:
+        return module
+    if mask.shape != volume.shape[:2]:
+        raise ConfigError(f"adaptation needs a trace mask of the grid {volume.shape[:2]}, got {mask.shape}")
+    maps = grid_symmetries(transpose=symmetries == 8)[:1 if symmetries == 1 else None]
+    known = np.where(volume_mask(mask, volume.shape), volume, 0).astype(np.float64)  # the only survey data read
+    known = np.asarray(fit_normalization(known, mask, normalization).normalise(known), dtype=np.float32)
+    adapted = copy.deepcopy(module)
+    network, field = adapted.sampling_network, adapted.fields[FIELD]
+    t_max = float(Sampler(solver="ddim", steps=1, grid=module.sampler.grid).grid_for(adapted.fields)[0])
+    optimizer = torch.optim.Adam(network.parameters(), lr=adaptation.lr)
+    rng = np.random.default_rng(adaptation.seed)
+    generator = torch.Generator(device=adapted.device).manual_seed(adaptation.seed)
+    as_batch = lambda arrays: torch.from_numpy(np.stack(arrays))[:, None].to(adapted.device)  # noqa: E731
+    for _ in range(adaptation.steps):
+        examples = [remasked_example(known, mask, patch_shape, adaptation.hidden_fraction,
+                                     maps[rng.integers(len(maps))], float(rng.choice((-1, 1)) if polarity else 1),
+                                     interpolate, rng) for _ in range(adaptation.batch_size)]
+        context = {key: as_batch([c[key] for c, _, _ in examples]) for key in examples[0][0]}
+        target = as_batch([patch for _, patch, _ in examples])
+        hidden = as_batch([np.broadcast_to(h[..., None], patch.shape).astype(np.float32)
+                           for _, patch, h in examples])
+        x_t = field.prior(target, context, generator)
+        t = torch.full((len(examples),), t_max, device=adapted.device)
+        estimate = field.denoised(network({FIELD: x_t}, t, context)[FIELD], x_t, t_max)
+        squared = (estimate - target) ** 2 * hidden
+        loss = (squared.flatten(1).sum(1) / hidden.flatten(1).sum(1).clamp(min=1)).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return adapted
