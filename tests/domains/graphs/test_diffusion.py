@@ -14,8 +14,8 @@ from domains.graphs.readers import read_graphs, write_graphs
 from sciddm.checkpoints import load_model
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "graphs"
-CONFIG_NAMES = ("community_small", "community_small_large", "community_small_cut_dropout", "planar", "sbm", "grid",
-                "qm9", "moses")
+CONFIG_NAMES = ("community_small", "community_small_large", "community_small_cut_dropout",
+                "community_small_large_cut_dropout", "planar", "sbm", "grid", "qm9", "moses")
 
 
 def test_template_node_counts_follow_the_training_distribution(tmp_path):
@@ -100,10 +100,11 @@ def test_large_community_config_changes_only_the_model_and_its_training():
     assert large["trainer"]["max_steps"] == 9000
 
 
-def test_cut_dropout_config_changes_only_the_training_corruption():
-    """community_small_cut_dropout.yaml is community_small.yaml with the edge field's cut dropout (rho 0.2 at
-    t <= 0.5) and the data module's bisection sides: nothing else (network, sampler, data, training) differs."""
-    plain, dropout = _config("community_small"), _config("community_small_cut_dropout")
+@pytest.mark.parametrize("name", ["community_small", "community_small_large"])
+def test_cut_dropout_config_changes_only_the_training_corruption(name):
+    """{name}_cut_dropout.yaml is {name}.yaml with the edge field's cut dropout (rho 0.2 at t <= 0.5) and the data
+    module's bisection sides: nothing else (network, sampler, data, training) differs."""
+    plain, dropout = _config(name), _config(f"{name}_cut_dropout")
     edges_plain = plain["model"]["init_args"]["fields"].pop("edges")
     edges_dropout = dropout["model"]["init_args"]["fields"].pop("edges")
     assert edges_dropout["class_path"] == "domains.graphs.cut_dropout.CutDropoutEdgeField"
