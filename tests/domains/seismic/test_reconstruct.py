@@ -282,6 +282,23 @@ def test_command_line_estimate_averaged_over_the_grid_symmetries(trained, survey
     assert not (tmp_path / "bad.sgy").exists()
 
 
+def test_command_line_adapts_to_the_survey_before_reconstructing(trained, survey, tmp_path):
+    """``--adapt_steps 2`` changes the missing traces, keeps the observed ones, and repeats itself exactly."""
+    volume, mask = survey
+    np.save(tmp_path / "survey.npy", volume)
+    save_mask(tmp_path / "mask.npy", mask)
+    outputs = {}
+    for name, extra in {"plain": (), "adapted": ("--adapt_steps", "2", "--adapt_lr", "1e-2"),
+                        "again": ("--adapt_steps", "2", "--adapt_lr", "1e-2")}.items():
+        outputs[name] = tmp_path / f"{name}.npy"
+        assert main(command(trained, tmp_path / "survey.npy", tmp_path / "mask.npy", outputs[name], "--method",
+                            "estimate", *extra)) == 0
+    plain, adapted, again = (np.load(outputs[k]) for k in ("plain", "adapted", "again"))
+    np.testing.assert_array_equal(adapted[mask], volume[mask])
+    np.testing.assert_array_equal(adapted, again)
+    assert not np.allclose(adapted[~mask], plain[~mask])
+
+
 @pytest.mark.parametrize("where", ["reconstruct", "write"])
 def test_interrupted_run_leaves_no_output(trained, survey, tmp_path, capsys, monkeypatch, where):
     source = segy_survey(tmp_path, survey)
