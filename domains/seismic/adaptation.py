@@ -15,8 +15,11 @@ estimate from pure noise, the quantity the ``estimate`` reconstruction uses, on 
 .. math::  L = \frac1B \sum_b \frac{\sum_{i \in h_b} \| \hat x_0(x_T, t_{\max} \mid y_b', m_b')_i - y_{b,i} \|^2}
                                  {n_t\,|h_b|},\qquad x_T \sim \text{prior}.
 
-The optimiser is Adam with learning rate ``lr``. Hidden traces are a small fraction so that the re-masked
-inputs stay close to the survey's own density of observed traces.
+With ``replay`` > 0 every step also takes ``replay`` examples of the training data (``replay_data``, e.g. the
+datamodule's synthetic training set; their own missing traces are the hidden ones, with the true values), so
+the copy specialises to the survey without forgetting what it learned in training. The optimiser is Adam with
+learning rate ``lr``. Hidden traces are a small fraction so that the re-masked inputs stay close to the
+survey's own density of observed traces.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from domains.seismic.data import fit_normalization, measurement_context
 from domains.seismic.masks import volume_mask
@@ -41,17 +45,20 @@ FIELD = "volume"
 @dataclass(frozen=True)
 class Adaptation:
     """How to adapt: optimiser ``steps`` (0: none), Adam learning rate ``lr``, the fraction of a patch's observed
-    traces hidden per example, examples per step, and the seed of the re-masking, crops and noise."""
+    traces hidden per example, survey examples and training examples (``replay``) per step, and the seed of the
+    re-masking, crops, replayed examples and noise."""
 
     steps: int = 0
     lr: float = 1e-4
     hidden_fraction: float = 0.2
     batch_size: int = 4
+    replay: int = 0
     seed: int = 0
 
     def __post_init__(self):
-        if self.steps < 0 or self.batch_size < 1:
-            raise ConfigError(f"adaptation needs steps >= 0 and batch_size >= 1, got {self.steps}, {self.batch_size}")
+        if self.steps < 0 or self.batch_size < 1 or self.replay < 0:
+            raise ConfigError(f"adaptation needs steps >= 0, batch_size >= 1 and replay >= 0, got {self.steps}, "
+                              f"{self.batch_size}, {self.replay}")
         if not 0 < self.hidden_fraction < 1 or not self.lr > 0:
             raise ConfigError(f"adaptation needs 0 < hidden_fraction < 1 and lr > 0, got {self.hidden_fraction}, "
                               f"{self.lr}")
@@ -74,15 +81,27 @@ def remasked_example(known: np.ndarray, mask: np.ndarray, patch_shape: Sequence[
     return measurement_context(patch, patch_mask & ~hidden, interpolate), patch, hidden
 
 
+def replayed_example(example: tuple[dict, dict]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """A training example ``(fields, context)`` (tensors ``[1, D, H, W]``) as (conditions, target, hidden
+    traces): its missing traces are the hidden ones."""
+    fields, context = example
+    conditions = {key: value[0].numpy() for key, value in context.items()}
+    return conditions, fields[FIELD][0].numpy(), conditions["mask"][..., 0] < 0.5
+
+
 def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int],
                  adaptation: Adaptation, normalization: str = "rms", interpolate: bool = False,
-                 symmetries: int = 1, polarity: bool = False) -> DiffusionModule:
+                 symmetries: int = 1, polarity: bool = False, replay_data: Dataset | None = None
+                 ) -> DiffusionModule:
     """A copy of ``module`` whose sampling network is fine-tuned on the observed traces of ``volume`` (module
     docstring); ``module`` is left unchanged. ``mask`` must be a trace mask ``[n_il, n_xl]`` (True = observed);
     the patch augmentations are the reconstruction's ``symmetries`` (1, 4 or 8 grid maps) and, with
-    ``polarity``, a random sign. Same inputs and seed, same weights."""
+    ``polarity``, a random sign. ``replay_data`` (``(fields, context)`` examples of the field ``volume`` with a
+    ``mask`` of the patch's shape) is needed when ``adaptation.replay`` > 0. Same inputs and seed, same weights."""
     if adaptation.steps == 0:
         return module
+    if adaptation.replay and replay_data is None:
+        raise ConfigError("adaptation with replay > 0 needs replay_data (training examples)")
     if mask.shape != volume.shape[:2]:
         raise ConfigError(f"adaptation needs a trace mask of the grid {volume.shape[:2]}, got {mask.shape}")
     maps = grid_symmetries(transpose=symmetries == 8)[:1 if symmetries == 1 else None]
@@ -99,6 +118,8 @@ def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, 
         examples = [remasked_example(known, mask, patch_shape, adaptation.hidden_fraction,
                                      maps[rng.integers(len(maps))], float(rng.choice((-1, 1)) if polarity else 1),
                                      interpolate, rng) for _ in range(adaptation.batch_size)]
+        examples += [replayed_example(replay_data[int(rng.integers(len(replay_data)))])
+                     for _ in range(adaptation.replay)]
         context = {key: as_batch([c[key] for c, _, _ in examples]) for key in examples[0][0]}
         target = as_batch([patch for _, patch, _ in examples])
         hidden = as_batch([np.broadcast_to(h[..., None], patch.shape).astype(np.float32)

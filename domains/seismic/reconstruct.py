@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from domains.seismic.adaptation import Adaptation, adapt_module
 from domains.seismic.data import fit_normalization, measurement_context
@@ -129,6 +130,7 @@ def reconstruct(
     symmetries: int = 1,
     polarity: bool = False,
     adaptation: Adaptation | None = None,
+    replay_data: Dataset | None = None,
 ) -> Reconstruction:
     """Reconstruct ``volume`` ``[n_il, n_xl, n_t]`` where ``mask`` (trace or full, True = observed) is False.
 
@@ -137,7 +139,8 @@ def reconstruct(
     ``torch.Generator().manual_seed(seed + k)``: same seed, same result. ``symmetries`` (1, 4 or 8) averages
     over the trace grid's flips and transposes, ``polarity`` over the sign of the data (module docstring).
     ``adaptation`` fine-tunes a copy of the network on the survey's observed traces first (with the same grid
-    maps and signs as augmentations); ``module`` itself is not changed.
+    maps and signs as augmentations, and ``replay_data``, training examples, when ``adaptation.replay`` > 0);
+    ``module`` itself is not changed.
     """
     choose(method, dict.fromkeys(METHODS), "reconstruction method")
     choose(symmetries, SYMMETRIES, "number of grid symmetries")
@@ -147,7 +150,7 @@ def reconstruct(
         raise ConfigError(f"ensemble must be >= 1, got {ensemble}")
     if adaptation is not None:
         module = adapt_module(module, volume, mask, patch_shape, adaptation, normalization, interpolate, symmetries,
-                              polarity)
+                              polarity, replay_data)
     options = (patch_shape, method, sampler, ensemble, overlap, batch_size, guidance_scale, normalization, interpolate,
                seed)
     one_orientation = _both_polarities if polarity else _reconstruct
@@ -247,6 +250,14 @@ def read_mask(path: Path | None, survey: Survey, survey_path: Path) -> np.ndarra
     return mask & (survey.present if mask.ndim == 2 else survey.present[..., None])
 
 
+def replay_data(datamodule, replay: int) -> Dataset | None:
+    """The datamodule's training set when the adaptation replays training examples, else None."""
+    if not replay:
+        return None
+    datamodule.setup("fit")
+    return datamodule.train_set
+
+
 def write_volume(path: Path, volume: np.ndarray, headers: SegyHeaders) -> None:
     """``.npy`` or SEG-Y (with ``headers``), atomically."""
     if path.suffix.lower() in SEGY_SUFFIXES:
@@ -290,7 +301,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--adapt_lr", type=float, default=Adaptation.lr, help="Adam learning rate of the adaptation")
     parser.add_argument("--adapt_hidden", type=float, default=Adaptation.hidden_fraction,
                         help="fraction of the observed traces hidden per adaptation example")
-    parser.add_argument("--adapt_batch", type=int, default=Adaptation.batch_size, help="examples per adaptation step")
+    parser.add_argument("--adapt_batch", type=int, default=Adaptation.batch_size,
+                        help="survey examples per adaptation step")
+    parser.add_argument("--adapt_replay", type=int, default=Adaptation.replay,
+                        help="training examples (the config's data) per adaptation step, against forgetting")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -316,7 +330,8 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     result = reconstruct(module, survey.data, mask, hp.patch_shape, args.method, sampler, args.ensemble,
                          args.overlap, args.batch_size, args.guidance_scale, hp.normalization,
                          hp.get("interpolate", False), args.seed, args.symmetries, args.polarity,
-                         Adaptation(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch, args.seed))
+                         Adaptation(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch,
+                                    args.adapt_replay, args.seed), replay_data(datamodule, args.adapt_replay))
     written = {"reconstruction": output}
     write_volume(output, result.mean, survey.headers)
     if std_output is not None:

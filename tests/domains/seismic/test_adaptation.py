@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from domains.seismic.adaptation import Adaptation, adapt_module, remasked_example
+from domains.seismic.adaptation import Adaptation, adapt_module, remasked_example, replayed_example
 from domains.seismic.baselines import linear_interpolation
+from domains.seismic.data import MaskSampler, SyntheticPatchDataset
 from domains.seismic.masks import random_traces
 from domains.seismic.preconditioning import GuessPreconditionedDenoiser
 from domains.seismic.reconstruct import reconstruct
@@ -52,7 +53,7 @@ def test_same_seed_same_weights_other_seed_other_weights_and_the_given_model_is_
     volume, mask = survey
     model = module()
     before = weights(model)
-    runs = [adapt_module(model, volume, mask, PATCH, Adaptation(3, 1e-2, 0.25, 2, seed), interpolate=True)
+    runs = [adapt_module(model, volume, mask, PATCH, Adaptation(3, 1e-2, 0.25, 2, seed=seed), interpolate=True)
             for seed in (4, 4, 5)]
     assert all(torch.equal(a, b) for a, b in zip(weights(runs[0]), weights(runs[1]), strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(weights(runs[0]), weights(runs[2]), strict=True))
@@ -114,8 +115,31 @@ def test_remasked_example_hides_a_fraction_of_the_observed_traces_of_a_mapped_pa
                                                                              mask[::-1] & ~hidden))
 
 
+def training_examples() -> SyntheticPatchDataset:
+    return SyntheticPatchDataset(16, PATCH, seed=0, masks=MaskSampler("random", {"missing_fraction": 0.5}),
+                                 interpolate=True)
+
+
+def test_replayed_training_examples_hide_their_own_missing_traces_and_change_the_adapted_weights(survey):
+    fields, context = training_examples()[3]
+    conditions, target, hidden = replayed_example((fields, context))
+    np.testing.assert_array_equal(target, fields["volume"][0].numpy())
+    np.testing.assert_array_equal(hidden, context["mask"][0, ..., 0].numpy() == 0)
+    assert set(conditions) == {"observed", "mask", "interpolated"} and 0 < hidden.sum() < hidden.size
+    volume, mask = survey
+    plain = adapt_module(module(), volume, mask, PATCH, ADAPTATION, interpolate=True)
+    replaying = Adaptation(steps=3, lr=1e-2, hidden_fraction=0.25, batch_size=2, replay=2, seed=4)
+    mixed = [adapt_module(module(), v, mask, PATCH, replaying, interpolate=True, replay_data=training_examples())
+             for v in (volume, np.where(mask[..., None], volume, -7.0).astype(np.float32))]
+    assert all(torch.equal(a, b) for a, b in zip(weights(mixed[0]), weights(mixed[1]), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(weights(mixed[0]), weights(plain), strict=True))
+    with pytest.raises(ConfigError, match="needs replay_data"):
+        adapt_module(module(), volume, mask, PATCH, replaying, interpolate=True)
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"steps": -1}, "steps >= 0"),
+    ({"replay": -1}, "replay >= 0"),
     ({"hidden_fraction": 1.0}, "0 < hidden_fraction < 1"),
     ({"lr": 0.0}, "lr > 0"),
 ])
