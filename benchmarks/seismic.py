@@ -3,6 +3,7 @@
     python benchmarks/seismic.py [--config CONFIG] [--train_steps 1000] [--checkpoint_every 250] [--volumes 4]
                                  [--steps 10] [--ensemble 4] [--ckpt_path CKPT] [--out runs/seismic_benchmark]
                                  [--init_ckpt CKPT] [--lr_decay constant|cosine] [--curve_only]
+                                 [--adapt_steps N --adapt_lr LR --adapt_hidden F --adapt_batch B --adapt_replay R]
 
 Protocol (docs/seismic.md, "Benchmark"):
 
@@ -28,7 +29,9 @@ Protocol (docs/seismic.md, "Benchmark"):
   mean of (d) over the 8 maps of the trace grid's dihedral group (flips and transpose of the inline and
   crossline axes, ``domains.seismic.symmetry``; 8 evaluations) and (f) the mean of (e) and its polarity twin
   ``-(e)(-v)`` (``reconstruct(..., polarity=True)``: amplitudes have no preferred sign; 16 evaluations; linear
-  interpolation is odd in the data, so its polarity average is itself).
+  interpolation is odd in the data, so its polarity average is itself); with ``--adapt_steps N`` > 0 also (g),
+  (f) after test-time self-supervised adaptation of a copy of the network to each volume's own observed traces
+  (``domains.seismic.adaptation``; N Adam steps, random 50% mask only, CPU seconds per volume reported).
   Patches are stitched with a quarter-patch overlap.
 * scores: SNR and SSIM on the missing traces (``domains.seismic.metrics``), mean +- std over volumes.
 
@@ -52,11 +55,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from pytorch_lightning.callbacks import ModelCheckpoint  # noqa: E402
 
+from domains.seismic.adaptation import Adaptation  # noqa: E402
 from domains.seismic.baselines import linear_interpolation, pocs_interpolation  # noqa: E402
 from domains.seismic.masks import contiguous_gap, random_traces, volume_mask  # noqa: E402
 from domains.seismic.metrics import snr_db, ssim_map  # noqa: E402
 from domains.seismic.plots import plot_reconstruction  # noqa: E402
-from domains.seismic.reconstruct import reconstruct  # noqa: E402
+from domains.seismic.reconstruct import reconstruct, replay_data  # noqa: E402
 from domains.seismic.symmetry import grid_symmetries, symmetry_average  # noqa: E402
 from domains.seismic.synthetic import synthetic_volume  # noqa: E402
 from sciddm.checkpoints import build_cli, load_weights  # noqa: E402
@@ -153,7 +157,7 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
     def symmetric_one_step_estimate(volume: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
         return symmetry_average(lambda v, m: one_step_estimate(v, m)[0], volume, mask), symmetries
 
-    return {
+    methods = {
         "(a) diffusion + replacement": run("replace", sampler),
         f"(a') replacement, mean of {args.ensemble}": run("replace", sampler, args.ensemble),
         "(b) diffusion + DPS": run("dps", sampler, guidance_scale=args.dps_scale),
@@ -162,6 +166,18 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
         CURVE_METHODS[1]: symmetric_one_step_estimate,
         CURVE_METHODS[2]: run("none", one_step, symmetries=symmetries, polarity=True),
     }
+    if args.adapt_steps:
+        adaptation = Adaptation(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch,
+                                args.adapt_replay, args.seed)
+        methods[adapted_method_name(args)] = run("none", one_step, symmetries=symmetries, polarity=True,
+                                                 adaptation=adaptation,
+                                                 replay_data=replay_data(datamodule, args.adapt_replay))
+    return methods
+
+
+def adapted_method_name(args: argparse.Namespace) -> str:
+    return (f"(g) (f) after adaptation to the volume ({args.adapt_steps} steps, lr {args.adapt_lr:g}, "
+            f"{args.adapt_hidden:g} hidden, {args.adapt_batch} + {args.adapt_replay} replayed per step)")
 
 
 def classical_methods() -> dict[str, Callable]:
@@ -173,22 +189,25 @@ def classical_methods() -> dict[str, Callable]:
             "POCS (100 iterations)": lambda v, m: (pocs_interpolation(v, m), 0)}
 
 
-def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path) -> dict:
-    """Scores of every method on every (mask, volume); pictures of volume 0 with replacement."""
+def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path, only_random: str = "") -> dict:
+    """Scores of every method on every (mask, volume) (the method named ``only_random`` on the random mask
+    only); pictures of volume 0 with replacement."""
     results: dict = {}
     for mask_name, make in MASKS.items():
         results[mask_name] = {}
         for method_name, method in methods.items():
+            if method_name == only_random and mask_name != next(iter(MASKS)):
+                continue
             rows = []
             for k, volume in enumerate(volumes):
                 mask = make(volume.shape[:2], FIRST_TEST_SEED + k)
                 missing = ~volume_mask(mask, volume.shape)
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 reconstruction, nfe = method(volume, mask)
-                seconds = time.perf_counter() - start
+                seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
                 rows.append({"snr_db_missing": snr_db(reconstruction, volume, missing),
                              "ssim_missing": float(ssim_map(reconstruction, volume)[missing].mean()),
-                             "seconds": seconds, "nfe": nfe})
+                             "seconds": seconds, "cpu_seconds": cpu_seconds, "nfe": nfe})
                 if k == 0 and method_name.startswith("(a)"):
                     name = mask_name.split()[0]
                     plot_reconstruction(out / f"slices_{name}.png", volume, np.where(missing, 0, volume),
@@ -196,19 +215,21 @@ def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path)
             results[mask_name][method_name] = rows
             snr = [r["snr_db_missing"] for r in rows]
             print(f"{mask_name:>22} | {method_name:<34} | SNR {np.mean(snr):6.2f} +- {np.std(snr):5.2f} dB | "
-                  f"{np.mean([r['seconds'] for r in rows]):6.1f} s/volume", flush=True)
+                  f"{np.mean([r['seconds'] for r in rows]):6.1f} s/volume | per volume "
+                  f"{', '.join(f'{x:.2f}' for x in snr)} dB", flush=True)
     return results
 
 
 def table(results: dict) -> str:
-    lines = ["| mask | method | SNR missing (dB) | SSIM missing | NFE per patch | s / volume |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| mask | method | SNR missing (dB) | SSIM missing | NFE per patch | s / volume | CPU s / volume |",
+             "|---|---|---|---|---|---|---|"]
     for mask_name, methods in results.items():
         for method_name, rows in methods.items():
             snr = np.array([r["snr_db_missing"] for r in rows])
             lines.append(f"| {mask_name} | {method_name} | {snr.mean():.2f} +- {snr.std():.2f} | "
                          f"{np.mean([r['ssim_missing'] for r in rows]):.3f} | {rows[0]['nfe'] or '-'} | "
-                         f"{np.mean([r['seconds'] for r in rows]):.1f} |")
+                         f"{np.mean([r['seconds'] for r in rows]):.1f} | "
+                         f"{np.mean([r['cpu_seconds'] for r in rows]):.1f} |")
     return "\n".join(lines)
 
 
@@ -228,6 +249,11 @@ def main() -> None:
     parser.add_argument("--ensemble", type=int, default=4)
     parser.add_argument("--dps_scale", type=float, default=1.0)
     parser.add_argument("--batch_size", type=int, default=9, help="patches per network call")
+    parser.add_argument("--adapt_steps", type=int, default=0, help="(g): test-time adaptation steps (0: no (g))")
+    parser.add_argument("--adapt_lr", type=float, default=Adaptation.lr)
+    parser.add_argument("--adapt_hidden", type=float, default=Adaptation.hidden_fraction)
+    parser.add_argument("--adapt_batch", type=int, default=Adaptation.batch_size)
+    parser.add_argument("--adapt_replay", type=int, default=Adaptation.replay)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/seismic_benchmark"))
     args = parser.parse_args()
@@ -243,7 +269,7 @@ def main() -> None:
     curve = learning_curve(module, datamodule, saved_checkpoints(args.out), volumes, args)
     load_weights(module, args.ckpt_path or args.out / "model.ckpt")
     methods = {**classical_methods(), **diffusion_methods(module, datamodule, args)}
-    results = evaluate(methods, volumes, args.out)
+    results = evaluate(methods, volumes, args.out, only_random=adapted_method_name(args))
     trained = "loaded" if args.ckpt_path else f"{cpu_seconds:.0f} CPU s"
     print(f"\ntraining steps: {steps} ({trained}), solver {module.sampler.solver}, {args.steps} steps\n")
     print(table(results))

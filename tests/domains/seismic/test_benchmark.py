@@ -16,7 +16,8 @@ from domains.seismic.synthetic import synthetic_volume
 @pytest.mark.slow
 def test_two_step_benchmark_scores_baselines_learning_curve_and_near_untrained_model(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["seismic.py", "--train_steps", "2", "--checkpoint_every", "1", "--volumes", "1",
-                                      "--steps", "2", "--ensemble", "2", "--out", str(tmp_path)])
+                                      "--steps", "2", "--ensemble", "2", "--adapt_steps", "1", "--adapt_replay", "1",
+                                      "--out", str(tmp_path)])
     benchmark.main()
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["training_steps"] == 2 and saved["training_cpu_seconds"] > 0
@@ -39,4 +40,9 @@ def test_two_step_benchmark_scores_baselines_learning_curve_and_near_untrained_m
     both = random[benchmark.CURVE_METHODS[2]][0]
     assert both["snr_db_missing"] == pytest.approx(symmetric_linear, abs=0.05) and both["nfe"] == 16
     assert random["(a') replacement, mean of 2"][0]["nfe"] == 2 * (2 + 1)
+    # (g): one adaptation step, then (f): on the random mask only, 16 evaluations, its CPU seconds recorded
+    (adapted,) = [name for name in random if name.startswith("(g)")]
+    assert random[adapted][0]["nfe"] == 16 and random[adapted][0]["cpu_seconds"] > 0
+    assert random[adapted][0]["snr_db_missing"] != both["snr_db_missing"]
+    assert not any(name.startswith("(g)") for name in saved["results"]["gap of 4 crosslines"])
     assert (tmp_path / "checkpoints" / "step=2.ckpt").exists() and (tmp_path / "slices_random.png").exists()
