@@ -115,13 +115,15 @@ def solvers_used(module: DiffusionModule) -> dict[str, str]:
 def sample_to_files(config: str | Path, ckpt_path: str | Path, num_samples: int, output: Path,
                     solver: str | None = None, steps: int | None = None, grid: str | None = None,
                     batch_size: int | None = None, seed: int = 0, resample: int | None = None,
-                    time_distortion: str | None = None, categorical_solver: str | None = None) -> dict[str, Path]:
+                    time_distortion: str | None = None, categorical_solver: str | None = None,
+                    resample_window: tuple[float, float] | None = None) -> dict[str, Path]:
     """Sample through ``Trainer.predict`` and write samples, a PNG picture and a metrics JSON next to them."""
     if num_samples < 1:
         raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
     module, datamodule, trainer = load_model(config, ckpt_path)
     overrides = {"solver": solver, "steps": steps, "grid": grid, "resample": resample,
-                 "time_distortion": time_distortion, "categorical_solver": categorical_solver}
+                 "resample_window": resample_window, "time_distortion": time_distortion,
+                 "categorical_solver": categorical_solver}
     module.sampler = Sampler(**{**vars(module.sampler), **{k: v for k, v in overrides.items() if v is not None}})
     module.seed = seed
     datamodule.predict_num_samples = num_samples

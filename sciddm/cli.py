@@ -3,7 +3,7 @@
 * ``sciddm fit|validate|test|predict --config FILE`` : LightningCLI; classes are chosen by ``class_path``,
   ``--print_config`` prints the resolved configuration.
 * ``sciddm sample --config FILE --ckpt_path CKPT --num_samples N [--solver S --categorical_solver C --steps K --grid G
-  --time_distortion D --resample R] [--output PATH]`` :
+  --time_distortion D --resample R --resample_window LO HI] [--output PATH]`` :
   sample a trained model through ``Trainer.predict`` and write the domain's format, a picture and metrics.
 * ``sciddm evaluate DOMAIN FILE [--reference FILE]`` : one JSON object of metrics on stdout.
 * ``sciddm guide ...`` : reward-guided design (see :mod:`sciddm.design`).
@@ -81,12 +81,15 @@ def run_sample(argv: Sequence[str]) -> int:
                         help="re-spacing of the grid: identity, polydec, polyinc, cos or revcos (DeFoG)")
     parser.add_argument("--resample", type=int, default=None,
                         help="RePaint resamplings per step for steered (e.g. inpainting) sampling; single-step solvers")
+    parser.add_argument("--resample_window", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                        help="resample only the steps that start at a time in [LO, HI] (default: all)")
     parser.add_argument("--batch_size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="output file; its picture and metrics go beside it")
     args = parser.parse_args(argv)
     written = sample_to_files(args.config, args.ckpt_path, args.num_samples, Path(args.output), solver=args.solver,
-                              steps=args.steps, grid=args.grid, resample=args.resample, batch_size=args.batch_size,
+                              steps=args.steps, grid=args.grid, resample=args.resample,
+                              resample_window=args.resample_window, batch_size=args.batch_size,
                               seed=args.seed, time_distortion=args.time_distortion,
                               categorical_solver=args.categorical_solver)
     for kind, path in written.items():

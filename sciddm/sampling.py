@@ -86,8 +86,10 @@ class Sampler:
     :math:`r` (Lugmayr et al. 2022, jump length 1): each step ``t -> s`` (with its hooks) is taken ``r`` times,
     re-noising :math:`x_s` back to ``t`` with the forward transition :math:`q(x_t\\mid x_s)` in between, so that
     steered parts (e.g. inpainted known values) and generated parts harmonise; it costs ``r`` times the NFE and
-    needs a single-step solver. ``time_distortion`` re-spaces the grid (DeFoG's maps, :mod:`sciddm.solvers.grids`);
-    models with categorical fields only walk a uniform grid before it.
+    needs a single-step solver. ``resample_window = (lo, hi)`` restricts the repeats to the steps that start at a
+    time in ``[lo, hi]`` (the others are taken once), e.g. ``(0.5, 1.0)`` for the high-noise half only.
+    ``time_distortion`` re-spaces the grid (DeFoG's maps, :mod:`sciddm.solvers.grids`); models with categorical
+    fields only walk a uniform grid before it.
     """
 
     solver: str = "dpmpp_2m"
@@ -99,6 +101,7 @@ class Sampler:
     denoise_final: bool = True
     categorical_solver: str = "ancestral"
     resample: int = 1
+    resample_window: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
         from sciddm.solvers import SOLVERS
@@ -111,6 +114,17 @@ class Sampler:
             raise ConfigError(f"steps must be an integer >= 1, got {self.steps!r}")
         if not isinstance(self.resample, int) or isinstance(self.resample, bool) or self.resample < 1:
             raise ConfigError(f"resample must be an integer >= 1, got {self.resample!r}")
+        try:
+            low, high = self.resample_window = tuple(float(v) for v in self.resample_window)
+        except (TypeError, ValueError):
+            low, high = 1.0, 0.0  # reported below
+        if not 0.0 <= low <= high:
+            raise ConfigError(f"resample_window must be (lo, hi) with 0 <= lo <= hi, got {self.resample_window!r}")
+
+    def repeats(self, t: float) -> int:
+        """How many times the step starting at time ``t`` is taken (``resample`` inside ``resample_window``)."""
+        low, high = self.resample_window
+        return self.resample if low <= t <= high else 1
 
     def grid_for(self, fields: dict[str, Field]) -> Tensor:
         """The shared time grid, spaced by the first Gaussian field's schedule (uniform if there is none), then
@@ -206,7 +220,7 @@ def sample_fields(network: Network, fields: dict[str, Field], template: dict[str
     times = grid.tolist()
     for t, s in tqdm(list(zip(times[:-1], times[1:], strict=True)), desc="sampling", disable=not progress,
                      leave=False):
-        for attempt in range(sampler.resample):
+        for attempt in range(sampler.repeats(t)):
             if attempt:  # RePaint: back to t by the forward transition, then the step again
                 state = {name: field.renoise(state[name], s, t, context, generator) for name, field in fields.items()}
             if multi_eval and not next(iter(fields.values())).is_terminal(s):

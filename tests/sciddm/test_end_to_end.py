@@ -115,7 +115,7 @@ def test_domain_commands_are_dispatched_by_name(tmp_path, capsys):
 
 def test_saved_config_with_checkpoint_callbacks_samples_with_resampling(tmp_path, capsys):
     """A run whose config lists ModelCheckpoint callbacks rebuilds from its saved config.yaml for sampling, and
-    --resample R multiplies the NFE by R (RePaint jumps, single-step solver)."""
+    --resample R multiplies the NFE by R (RePaint jumps, single-step solver), only inside --resample_window."""
     args = [*fit_args(tmp_path, 4), "--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.every_n_train_steps",
             "2", "--trainer.callbacks.save_top_k", "-1", "--trainer.callbacks.filename", "{step}"]
     assert main(args) == 0
@@ -128,3 +128,8 @@ def test_saved_config_with_checkpoint_callbacks_samples_with_resampling(tmp_path
                  str(tmp_path / "lightning_logs/version_0/checkpoints/step=4.ckpt"), "--num_samples", "8",
                  "--steps", "4", "--solver", "ddim", "--resample", "3", "--output", str(out)]) == 0
     assert json.loads(out.with_suffix(".metrics.json").read_text())["nfe"] == 12
+    assert main(["sample", "--config", str(saved_config), "--ckpt_path",
+                 str(tmp_path / "lightning_logs/version_0/checkpoints/step=4.ckpt"), "--num_samples", "8",
+                 "--steps", "4", "--solver", "ddim", "--resample", "3", "--resample_window", "2", "3",
+                 "--output", str(out)]) == 0  # a window no step starts in: no resampling
+    assert json.loads(out.with_suffix(".metrics.json").read_text())["nfe"] == 4

@@ -57,15 +57,18 @@ class ExactGaussianDenoiser(nn.Module):
         return {"x": (gain @ x_t["x"].double()[..., None]).squeeze(-1).float()}
 
 
-def inpainted_unknown_mean(resample: int, solver: str = "ddpm") -> tuple[float, int]:
+def inpainted_samples(sampler: Sampler, n: int = 20_000) -> tuple[torch.Tensor, int]:
     fields = {"x": GaussianField(VPCosine(), prediction="x0")}
-    n = 20_000
     context = {"observed": torch.tensor([KNOWN, 0.0]).expand(n, 2), "mask": torch.tensor([1.0, 0.0]).expand(n, 2)}
     samples, nfe = sample_fields(ExactGaussianDenoiser(VPCosine()), fields, {"x": torch.zeros(n, 2)}, context,
-                                 Sampler(solver=solver, steps=10, grid="uniform", resample=resample),
-                                 torch.Generator().manual_seed(0), hooks=[Inpainting(fields, "x")])
+                                 sampler, torch.Generator().manual_seed(0), hooks=[Inpainting(fields, "x")])
     assert torch.equal(samples["x"][:, 0], torch.full((n,), KNOWN))
-    return samples["x"][:, 1].double().mean().item(), nfe
+    return samples["x"], nfe
+
+
+def inpainted_unknown_mean(resample: int, solver: str = "ddpm") -> tuple[float, int]:
+    samples, nfe = inpainted_samples(Sampler(solver=solver, steps=10, grid="uniform", resample=resample))
+    return samples[:, 1].double().mean().item(), nfe
 
 
 def test_resampling_pulls_inpainting_towards_the_true_conditional():
@@ -80,8 +83,28 @@ def test_resampling_pulls_inpainting_towards_the_true_conditional():
     assert errors[10] < errors[3] < errors[1] and errors[10] < 0.1
 
 
+def test_resample_window_repeats_only_the_steps_starting_inside_it():
+    """NFE = steps + (r - 1) x (steps whose start time lies in the window) + the final denoising, counted on the
+    grid itself; the full window is plain resampling and an empty one no resampling, draw for draw."""
+    def sampler(window):
+        return Sampler(solver="ddpm", steps=10, grid="uniform", resample=3, resample_window=window)
+
+    starts = sampler((0, 1)).grid_for({"x": GaussianField(VPCosine())})[:-1]
+    inside = int(((starts >= 0.5) & (starts <= 1.0)).sum())
+    assert 0 < inside < 10
+    _, nfe = inpainted_samples(sampler((0.5, 1.0)), n=16)
+    assert nfe == 10 + 2 * inside + 1
+    plain, _ = inpainted_samples(Sampler(solver="ddpm", steps=10, grid="uniform", resample=3), n=16)
+    assert torch.equal(inpainted_samples(sampler((0.0, 1.0)), n=16)[0], plain)
+    unresampled, _ = inpainted_samples(Sampler(solver="ddpm", steps=10, grid="uniform"), n=16)
+    assert torch.equal(inpainted_samples(sampler((2.0, 3.0)), n=16)[0], unresampled)
+
+
 def test_resampling_refuses_multistep_solvers_and_bad_counts():
     with pytest.raises(ConfigError, match="multistep solver 'dpmpp_2m'"):
         inpainted_unknown_mean(2, solver="dpmpp_2m")
     with pytest.raises(ConfigError, match="resample must be an integer >= 1"):
         Sampler(resample=0)
+    for window in [(0.6, 0.4), (-0.1, 1.0), (0.5,), "ab"]:
+        with pytest.raises(ConfigError, match="resample_window must be"):
+            Sampler(resample=2, resample_window=window)
