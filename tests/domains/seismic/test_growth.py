@@ -10,8 +10,9 @@ import yaml
 
 from domains.seismic.growth import block_positions, grow_checkpoint, grow_trace_grid
 from domains.seismic.trace_grid import TraceGridDenoiser
-from sciddm.checkpoints import load_model
+from sciddm.checkpoints import build_cli, load_model
 from sciddm.errors import ConfigError
+from sciddm.lightning.optimization import parameter_groups
 
 SAMPLES, GRID = 6, 12
 
@@ -113,3 +114,16 @@ def test_the_deep_config_extends_the_trained_dilations():
     old, new = load("trace_grid"), load("trace_grid_deep")
     assert block_positions(old["dilations"], new["dilations"]) == list(range(len(old["dilations"])))
     assert {k: v for k, v in old.items() if k != "dilations"} == {k: v for k, v in new.items() if k != "dilations"}
+
+
+def test_the_new_blocks_config_puts_exactly_the_grown_blocks_at_ten_times_the_learning_rate():
+    """configs/seismic/trace_grid_new_blocks.yaml: trace_grid_deep.yaml's network; its lr_multipliers give the 7
+    appended blocks (7-13) 10 x the base rate and every other parameter the base rate."""
+    model = build_cli(["--config", "configs/seismic/trace_grid_new_blocks.yaml", "--trainer.logger", "false"]).model
+    deep = yaml.safe_load(Path("configs/seismic/trace_grid_deep.yaml").read_text())["model"]["init_args"]
+    assert model.network.network.dilations == tuple(deep["network"]["init_args"]["network"]["init_args"]["dilations"])
+    rates = {id(p): group["lr"] for group in parameter_groups(model.network, model.lr, model.lr_multipliers)
+             for p in group["params"]}
+    for name, parameter in model.network.named_parameters():
+        grown = name.startswith("network.blocks.") and int(name.split(".")[2]) >= 7
+        assert rates[id(parameter)] == pytest.approx(model.lr * (10 if grown else 1)), name
