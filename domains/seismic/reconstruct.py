@@ -4,7 +4,8 @@ Python API: :func:`reconstruct`. Command line::
 
     sciddm reconstruct --config CFG --ckpt_path CKPT --input survey.sgy --mask mask.npy \
         --output recon.sgy [--method replace|dps|none|estimate] [--steps K] [--solver S] [--ensemble N]
-        [--std_output P] [--symmetries 1|4|8] [--polarity] [--adapt_steps N --adapt_lr LR --adapt_hidden F]
+        [--std_output P] [--symmetries 1|4|8] [--polarity]
+        [--adapt_steps N --adapt_lr LR --adapt_hidden F --adapt_batch B --adapt_replay R]
 
 The survey is normalised once from its observed traces (the datamodule's ``normalization``), cut into
 overlapping patches of the training ``patch_shape`` and each patch is sampled with the model's solver; the
