@@ -36,7 +36,8 @@ class DiffusionModule(pl.LightningModule):
         fields: the generated fields by name (keys must match the batch and the network outputs).
         time_sampling: ``uniform``, ``logit_normal`` or ``antithetic`` (see :mod:`sciddm.timesampling`).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up.
-        lr_decay: ``constant`` or ``cosine`` (to zero at the trainer's last step; :func:`learning_rate_factor`).
+        lr_decay: ``constant`` or ``cosine`` (to zero at the trainer's last step;
+            :func:`sciddm.lightning.optimization.learning_rate_factor`).
         lr_multipliers: per-parameter-group learning rates ``{regular expression: factor}``: a network parameter
             whose name starts with a match of the first matching pattern trains at ``lr * factor``
             (:func:`sciddm.lightning.optimization.parameter_groups`), e.g. ``{"blocks\\.(7|8)\\.": 10}`` for two

@@ -33,8 +33,10 @@ def check_lr_multipliers(multipliers: Mapping[str, float]) -> dict[re.Pattern, f
     for pattern, factor in multipliers.items():
         try:
             compiled[re.compile(pattern)] = factor = float(factor)
-        except re.error as error:
+        except (re.error, TypeError) as error:
             raise ConfigError(f"lr_multipliers: {pattern!r} is not a regular expression ({error})") from None
+        except ValueError:
+            raise ConfigError(f"lr_multipliers: the factor of {pattern!r} must be a number, got {factor!r}") from None
         if not math.isfinite(factor) or factor < 0:
             raise ConfigError(f"lr_multipliers: the factor of {pattern!r} must be finite and >= 0, got {factor}")
     return compiled
@@ -64,5 +66,5 @@ def parameter_groups(network: nn.Module, lr: float, multipliers: Mapping[str, fl
     unused = [pattern.pattern for pattern in compiled if pattern not in used]
     if unused:
         raise ConfigError(f"lr_multipliers: {unused} match no parameter of {type(network).__name__} "
-                          f"(names look like {next(iter(dict(network.named_parameters())), '<none>')!r})")
+                          f"(names look like {next((name for name, _ in network.named_parameters()), '<none>')!r})")
     return [{"params": params, "lr": lr * factor} for factor, params in groups.items()]

@@ -28,13 +28,10 @@ def test_factor_closed_form():
 
 class RecordLearningRate(pl.Callback):
     def __init__(self):
-        self.rates: list[float] = []
         self.group_rates: list[list[float]] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        groups = trainer.optimizers[0].param_groups
-        self.rates.append(groups[0]["lr"])
-        self.group_rates.append([group["lr"] for group in groups])
+        self.group_rates.append([group["lr"] for group in trainer.optimizers[0].param_groups])
 
 
 def toy_module(**options) -> DiffusionModule:
@@ -52,7 +49,8 @@ def fit_toy(module: DiffusionModule, steps: int, *callbacks: pl.Callback) -> Non
 def test_cosine_decay_reaches_the_optimiser():
     record = RecordLearningRate()
     fit_toy(toy_module(lr=0.01, warmup_steps=2, lr_decay="cosine"), 10, record)
-    assert record.rates == pytest.approx([0.01 * learning_rate_factor(s, 2, 10) for s in range(10)])
+    assert [rates[0] for rates in record.group_rates] == pytest.approx(
+        [0.01 * learning_rate_factor(s, 2, 10) for s in range(10)])
 
 
 def test_each_parameter_takes_one_adamw_step_of_its_group_rate():
@@ -88,6 +86,8 @@ def test_group_rates_follow_the_schedule_in_proportion():
     ({r"blocks\.": 2.0}, r"\['blocks\\\\.'\] match no parameter of MLPDenoiser"),
     ({"mlp(": 2.0}, r"'mlp\(' is not a regular expression"),
     ({"mlp": -1.0}, "must be finite and >= 0"),
+    ({"mlp": "x"}, "the factor of 'mlp' must be a number, got 'x'"),
+    ({7: 2.0}, "7 is not a regular expression"),
 ])
 def test_bad_multipliers_are_config_errors(multipliers, message):
     with pytest.raises(ConfigError, match=message):
