@@ -55,7 +55,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from pytorch_lightning.callbacks import ModelCheckpoint  # noqa: E402
 
-from domains.seismic.adaptation import Adaptation  # noqa: E402
+from domains.seismic.adaptation import Adaptation, add_adaptation_arguments  # noqa: E402
 from domains.seismic.baselines import linear_interpolation, pocs_interpolation  # noqa: E402
 from domains.seismic.masks import contiguous_gap, random_traces, volume_mask  # noqa: E402
 from domains.seismic.metrics import snr_db, ssim_map  # noqa: E402
@@ -167,10 +167,8 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
         CURVE_METHODS[2]: run("none", one_step, symmetries=symmetries, polarity=True),
     }
     if args.adapt_steps:
-        adaptation = Adaptation(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch,
-                                args.adapt_replay, args.seed)
         methods[adapted_method_name(args)] = run("none", one_step, symmetries=symmetries, polarity=True,
-                                                 adaptation=adaptation,
+                                                 adaptation=Adaptation.from_args(args),
                                                  replay_data=replay_data(datamodule, args.adapt_replay))
     return methods
 
@@ -249,11 +247,7 @@ def main() -> None:
     parser.add_argument("--ensemble", type=int, default=4)
     parser.add_argument("--dps_scale", type=float, default=1.0)
     parser.add_argument("--batch_size", type=int, default=9, help="patches per network call")
-    parser.add_argument("--adapt_steps", type=int, default=0, help="(g): test-time adaptation steps (0: no (g))")
-    parser.add_argument("--adapt_lr", type=float, default=Adaptation.lr)
-    parser.add_argument("--adapt_hidden", type=float, default=Adaptation.hidden_fraction)
-    parser.add_argument("--adapt_batch", type=int, default=Adaptation.batch_size)
-    parser.add_argument("--adapt_replay", type=int, default=Adaptation.replay)
+    add_adaptation_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/seismic_benchmark"))
     args = parser.parse_args()

@@ -24,6 +24,7 @@ survey's own density of observed traces.
 
 from __future__ import annotations
 
+import argparse
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,10 +35,10 @@ from torch.utils.data import Dataset
 
 from domains.seismic.data import fit_normalization, measurement_context
 from domains.seismic.masks import volume_mask
-from domains.seismic.symmetry import GridSymmetry, grid_symmetries
+from domains.seismic.symmetry import GridSymmetry, symmetry_maps
 from sciddm.errors import ConfigError
 from sciddm.lightning.module import DiffusionModule
-from sciddm.sampling import Sampler
+from sciddm.sampling import make_estimator
 
 FIELD = "volume"
 
@@ -62,6 +63,24 @@ class Adaptation:
         if not 0 < self.hidden_fraction < 1 or not self.lr > 0:
             raise ConfigError(f"adaptation needs 0 < hidden_fraction < 1 and lr > 0, got {self.hidden_fraction}, "
                               f"{self.lr}")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Adaptation:
+        """From the options of :func:`add_adaptation_arguments` (and ``--seed``)."""
+        return cls(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch, args.adapt_replay, args.seed)
+
+
+def add_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--adapt_*`` options of ``sciddm reconstruct`` and ``benchmarks/seismic.py``."""
+    parser.add_argument("--adapt_steps", type=int, default=0,
+                        help="fine-tune the network on the survey's own observed traces for N steps first (0: off)")
+    parser.add_argument("--adapt_lr", type=float, default=Adaptation.lr, help="Adam learning rate of the adaptation")
+    parser.add_argument("--adapt_hidden", type=float, default=Adaptation.hidden_fraction,
+                        help="fraction of the observed traces hidden per adaptation example")
+    parser.add_argument("--adapt_batch", type=int, default=Adaptation.batch_size,
+                        help="survey examples per adaptation step")
+    parser.add_argument("--adapt_replay", type=int, default=Adaptation.replay,
+                        help="training examples (the config's data) per adaptation step, against forgetting")
 
 
 def remasked_example(known: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int], hidden_fraction: float,
@@ -104,12 +123,15 @@ def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, 
         raise ConfigError("adaptation with replay > 0 needs replay_data (training examples)")
     if mask.shape != volume.shape[:2]:
         raise ConfigError(f"adaptation needs a trace mask of the grid {volume.shape[:2]}, got {mask.shape}")
-    maps = grid_symmetries(transpose=symmetries == 8)[:1 if symmetries == 1 else None]
+    if any(size < patch for size, patch in zip(volume.shape, patch_shape, strict=True)):
+        raise ConfigError(f"adaptation crops training patches {tuple(patch_shape)} from the survey, which is smaller: "
+                          f"{volume.shape}")
+    maps = symmetry_maps(symmetries)
     known = np.where(volume_mask(mask, volume.shape), volume, 0).astype(np.float64)  # the only survey data read
     known = np.asarray(fit_normalization(known, mask, normalization).normalise(known), dtype=np.float32)
     adapted = copy.deepcopy(module)
     network, field = adapted.sampling_network, adapted.fields[FIELD]
-    t_max = float(Sampler(solver="ddim", steps=1, grid=module.sampler.grid).grid_for(adapted.fields)[0])
+    t_max = field.t_range[1]  # where the one-step estimate starts (the time grid's first point)
     optimizer = torch.optim.Adam(network.parameters(), lr=adaptation.lr)
     rng = np.random.default_rng(adaptation.seed)
     generator = torch.Generator(device=adapted.device).manual_seed(adaptation.seed)
@@ -125,8 +147,7 @@ def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, 
         hidden = as_batch([np.broadcast_to(h[..., None], patch.shape).astype(np.float32)
                            for _, patch, h in examples])
         x_t = field.prior(target, context, generator)
-        t = torch.full((len(examples),), t_max, device=adapted.device)
-        estimate = field.denoised(network({FIELD: x_t}, t, context)[FIELD], x_t, t_max)
+        estimate = make_estimator(network, adapted.fields, context)({FIELD: x_t}, t_max)[FIELD]  # as the sampler
         squared = (estimate - target) ** 2 * hidden
         loss = (squared.flatten(1).sum(1) / hidden.flatten(1).sum(1).clamp(min=1)).mean()
         optimizer.zero_grad()

@@ -57,12 +57,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from domains.seismic.adaptation import Adaptation, adapt_module
+from domains.seismic.adaptation import Adaptation, adapt_module, add_adaptation_arguments
 from domains.seismic.data import fit_normalization, measurement_context
 from domains.seismic.masks import volume_mask
 from domains.seismic.segy import SegyHeaders, new_headers, read_segy, write_segy
 from domains.seismic.stitching import stitch
-from domains.seismic.symmetry import symmetry_average
+from domains.seismic.symmetry import SYMMETRY_COUNTS, symmetry_average
 from domains.seismic.volume_io import SEGY_SUFFIXES, read_volume
 from sciddm.errors import ConfigError, DataError, SciDDMError, choose
 from sciddm.guidance import GradientGuidance, Inpainting, masked_misfit
@@ -73,7 +73,6 @@ from sciddm.sampling import Sampler
 FIELD = "volume"
 METHODS = ("replace", "dps", "none", "estimate")
 COPIES_OBSERVED = ("replace", "estimate")  # methods whose output keeps the observed samples bit for bit
-SYMMETRIES = {1: None, 4: False, 8: True}  # count -> with the transposes
 OUTPUT_SUFFIXES = (".npy", *SEGY_SUFFIXES)
 
 
@@ -144,7 +143,7 @@ def reconstruct(
     ``module`` itself is not changed.
     """
     choose(method, dict.fromkeys(METHODS), "reconstruction method")
-    choose(symmetries, SYMMETRIES, "number of grid symmetries")
+    choose(symmetries, SYMMETRY_COUNTS, "number of grid symmetries")
     if FIELD not in module.fields:
         raise ConfigError(f"the model generates {sorted(module.fields)}, not the seismic field {FIELD!r}")
     if ensemble < 1:
@@ -163,7 +162,7 @@ def reconstruct(
         results.append(one_orientation(module, oriented_volume, oriented_mask, *options))
         return np.stack([results[-1].mean, results[-1].std], axis=-1)  # grid axes first, as the maps need
 
-    averaged = symmetry_average(mean_and_std, volume, mask, transpose=SYMMETRIES[symmetries])
+    averaged = symmetry_average(mean_and_std, volume, mask, transpose=SYMMETRY_COUNTS[symmetries])
     mean, std = (np.ascontiguousarray(averaged[..., k]) for k in (0, 1))
     if method in COPIES_OBSERVED:  # a mean of equal float32 values need not round back to them
         mean = np.where(volume_mask(mask, volume.shape), volume, mean).astype(np.float32)
@@ -297,15 +296,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="average over 4 flips or 8 flips and transposes of the trace grid (1: off)")
     parser.add_argument("--polarity", action="store_true",
                         help="also average over the sign of the data: (R(v) - R(-v)) / 2, twice the cost")
-    parser.add_argument("--adapt_steps", type=int, default=0,
-                        help="fine-tune the network on the survey's own observed traces for N steps first (0: off)")
-    parser.add_argument("--adapt_lr", type=float, default=Adaptation.lr, help="Adam learning rate of the adaptation")
-    parser.add_argument("--adapt_hidden", type=float, default=Adaptation.hidden_fraction,
-                        help="fraction of the observed traces hidden per adaptation example")
-    parser.add_argument("--adapt_batch", type=int, default=Adaptation.batch_size,
-                        help="survey examples per adaptation step")
-    parser.add_argument("--adapt_replay", type=int, default=Adaptation.replay,
-                        help="training examples (the config's data) per adaptation step, against forgetting")
+    add_adaptation_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -331,8 +322,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     result = reconstruct(module, survey.data, mask, hp.patch_shape, args.method, sampler, args.ensemble,
                          args.overlap, args.batch_size, args.guidance_scale, hp.normalization,
                          hp.get("interpolate", False), args.seed, args.symmetries, args.polarity,
-                         Adaptation(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch,
-                                    args.adapt_replay, args.seed), replay_data(datamodule, args.adapt_replay))
+                         Adaptation.from_args(args), replay_data(datamodule, args.adapt_replay))
     written = {"reconstruction": output}
     write_volume(output, result.mean, survey.headers)
     if std_output is not None:

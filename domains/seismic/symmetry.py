@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sciddm.errors import choose
+
 Reconstructor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -53,6 +55,16 @@ class GridSymmetry:
         if self.flip_inline:
             array = array[::-1]
         return np.ascontiguousarray(array)
+
+
+SYMMETRY_COUNTS = {1: None, 4: False, 8: True}  # number of maps -> with the transposes (None: the identity only)
+
+
+def symmetry_maps(count: int) -> list[GridSymmetry]:
+    """The identity (``count`` 1), the 4 flips (4) or the 8 maps of the dihedral group (8); other counts are a
+    :class:`ConfigError`."""
+    transpose = choose(count, SYMMETRY_COUNTS, "number of grid symmetries")
+    return grid_symmetries(transpose=bool(transpose))[:1 if transpose is None else None]
 
 
 def grid_symmetries(transpose: bool = True) -> list[GridSymmetry]:

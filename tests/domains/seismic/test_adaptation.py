@@ -152,3 +152,15 @@ def test_adaptation_needs_a_trace_mask(survey):
     volume, mask = survey
     with pytest.raises(ConfigError, match="needs a trace mask"):
         adapt_module(module(), volume, np.broadcast_to(mask[..., None], SHAPE), PATCH, ADAPTATION)
+
+
+def test_adaptation_refuses_a_survey_smaller_than_the_patch(survey):
+    volume, mask = survey
+    with pytest.raises(ConfigError, match=r"patches \(8, 12, 8\) from the survey, which is smaller: \(12, 10, 8\)"):
+        adapt_module(module(), volume, mask, (8, 12, 8), ADAPTATION)
+
+
+def test_adaptation_refuses_an_unknown_symmetry_count(survey):
+    volume, mask = survey
+    with pytest.raises(ConfigError, match="unknown number of grid symmetries 2"):
+        adapt_module(module(), volume, mask, PATCH, ADAPTATION, symmetries=2)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from domains.seismic.symmetry import GridSymmetry, grid_symmetries, symmetry_average
+from domains.seismic.symmetry import GridSymmetry, grid_symmetries, symmetry_average, symmetry_maps
+from sciddm.errors import ConfigError
 
 
 def grid_volume(shape: tuple[int, int, int]) -> np.ndarray:
@@ -61,3 +62,11 @@ def test_inline_ramp_averages_to_its_mean(transpose):
 def test_mask_of_another_grid_is_rejected():
     with pytest.raises(ValueError, match=r"mask grid \(4, 5\)"):
         symmetry_average(lambda v, m: v, np.zeros((5, 4, 3)), np.ones((4, 5), dtype=bool))
+
+
+def test_symmetry_maps_by_count():
+    assert symmetry_maps(1) == [GridSymmetry(False, False, False)]
+    assert symmetry_maps(4) == grid_symmetries(transpose=False)
+    assert symmetry_maps(8) == grid_symmetries(transpose=True)
+    with pytest.raises(ConfigError, match="unknown number of grid symmetries 3; choose one of: 1, 4, 8"):
+        symmetry_maps(3)
