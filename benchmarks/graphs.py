@@ -240,9 +240,16 @@ def cut_calibration(checkpoints: dict[str, tuple[str, str]], times: list[float],
     for name, (config, ckpt) in checkpoints.items():
         module, _, _ = load_model(config, ckpt)
         network = module.sampling_network.eval()
-        out[name] = {f"t={t:g}": predicted_bridges(network, module.fields, graphs, t)["predicted"] for t in times}
-        out[name]["clean"] = predicted_bridges(network, module.fields, graphs, times[0])["clean"]
+        out[name] = predicted_bridges(network, module.fields, graphs, times)
     return out
+
+
+def key_values(parser: argparse.ArgumentParser, option: str, items: list[str]) -> dict[str, str]:
+    """The ``KEY=VALUE`` items of ``option`` as a dict; a malformed item is a usage error naming it (exit 2)."""
+    malformed = [item for item in items if "=" not in item]
+    if malformed:
+        parser.error(f"{option} expects KEY=VALUE items, got {malformed[0]!r}")
+    return dict(item.split("=", 1) for item in items)
 
 
 def main() -> None:
@@ -274,8 +281,13 @@ def main() -> None:
         for key, value in bridge_exposure([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7]).items():
             print(f"| {key} | {value:.4f} |")
         return
-    checkpoints = {name: tuple(paths.split(",", 1)) for name, paths in (item.split("=", 1) for item in args.checkpoint)}
+    checkpoints = {name: tuple(paths.split(",", 1))
+                   for name, paths in key_values(parser, "--checkpoint", args.checkpoint).items()}
+    if any(len(paths) != 2 for paths in checkpoints.values()):
+        parser.error("--checkpoint expects NAME=CONFIG,CKPT items")
     if args.cut_calibration:
+        if not checkpoints:
+            parser.error("--cut-calibration needs at least one --checkpoint NAME=CONFIG,CKPT")
         for name, row in cut_calibration(checkpoints, [0.05, 0.1, 0.2, 0.3, 0.5, 0.7], args.fresh).items():
             print(f"| {name} | " + " | ".join(f"{k} {v:.3f}" for k, v in row.items()) + " |")
         return
@@ -289,8 +301,8 @@ def main() -> None:
         if args.json:
             write_json(args.json, study)
         return
-    samples = dict(item.split("=", 1) for item in args.samples)
-    configs = dict(item.split("=", 1) for item in args.config)
+    samples = key_values(parser, "--samples", args.samples)
+    configs = key_values(parser, "--config", args.config)
     everything = {}
     for dataset in args.dataset:
         everything[dataset] = run(dataset, args.seed, Path(samples[dataset]) if dataset in samples else None,

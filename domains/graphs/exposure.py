@@ -26,10 +26,9 @@ from collections.abc import Iterable, Sequence
 import networkx as nx
 import torch
 
-from domains.graphs.convert import to_data
 from domains.graphs.cut_dropout import cross_side_pairs
 from domains.graphs.cuts import bisection_sides
-from domains.graphs.data import dense_batch
+from domains.graphs.data import GraphListDataset, dense_batch
 from sciddm.categorical_fields import CategoricalField
 from sciddm.paths.categorical import CategoricalPath
 
@@ -60,25 +59,26 @@ def mean_unlinked_probability(graphs: Sequence[nx.Graph], path: CategoricalPath,
 
 @torch.no_grad()
 def predicted_bridges(network: torch.nn.Module, fields: dict[str, CategoricalField], graphs: Sequence[nx.Graph],
-                      t: float, seed: int = 0) -> dict[str, float]:
-    """Mean over ``graphs`` of the expected number of cross edges that ``network`` predicts when the cut of a
-    draw ``x_t`` is emptied (module docstring), beside the clean graphs' mean number of cross edges. ``fields``
-    are a model's ``nodes`` and ``edges`` fields (the plain path draws ``x_t``)."""
-    items = [to_data(g) for g in graphs]
-    for item, graph in zip(items, graphs, strict=True):
-        item.cut_side = bisection_sides(graph)
-    batch = dense_batch(items)
+                      times: Sequence[float], seed: int = 0) -> dict[str, float]:
+    """For each ``t`` of ``times`` (key ``"t=<t>"``), the mean over ``graphs`` of the expected number of cross edges
+    that ``network`` predicts when the cut of a draw ``x_t`` is emptied (module docstring; each ``t`` draws with a
+    generator seeded ``seed``), and under ``"clean"`` the clean graphs' mean number of cross edges. ``fields`` are a
+    model's ``nodes`` and ``edges`` fields (the plain path draws ``x_t``). The bisections and the batch are built
+    once for all times."""
+    batch = dense_batch(list(GraphListDataset(graphs, [bisection_sides(graph) for graph in graphs])))
     context = batch.pop("context")
-    sides = context.pop("cut_side")
-    generator = torch.Generator().manual_seed(seed)
-    times = torch.full((len(graphs),), t)
-    noisy = {name: CategoricalField.corrupt(field, batch[name], times, context, generator)[0]
-             for name, field in fields.items()}
+    cross = cross_side_pairs(context.pop("cut_side"))  # without the sides every edge field corrupts plainly
     edges = fields["edges"]
-    cross = cross_side_pairs(sides) & edges.scored_positions(batch["edges"], context)
-    noisy["edges"] = noisy["edges"].masked_fill(cross, 0).masked_fill(cross.transpose(1, 2), 0)
-    inputs = {name: field.network_input(noisy[name], times) for name, field in fields.items()}
-    probs = edges.denoised(network(inputs, times, context)["edges"], noisy["edges"], times)
-    predicted = (probs[..., 1:].sum(-1) * cross).sum((1, 2))
-    clean = ((batch["edges"] > 0) & cross).sum((1, 2)).double()
-    return {"predicted": float(predicted.mean()), "clean": float(clean.mean())}
+    emptied = cross & edges.real_positions(batch["edges"], context)
+    counted = cross & edges.scored_positions(batch["edges"], context)  # each pair once
+    out = {}
+    for t in times:
+        generator = torch.Generator().manual_seed(seed)
+        t_batch = torch.full((len(graphs),), t)
+        noisy = {name: field.corrupt(batch[name], t_batch, context, generator)[0] for name, field in fields.items()}
+        noisy["edges"] = noisy["edges"].masked_fill(emptied, 0)
+        inputs = {name: field.network_input(noisy[name], t_batch) for name, field in fields.items()}
+        probs = edges.denoised(network(inputs, t_batch, context)["edges"], noisy["edges"], t_batch)
+        out[f"t={t:g}"] = float((probs[..., 1:].sum(-1) * counted).sum((1, 2)).mean())
+    out["clean"] = float(((batch["edges"] > 0) & counted).sum((1, 2)).double().mean())
+    return out

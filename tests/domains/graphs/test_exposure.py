@@ -92,13 +92,13 @@ def two_cliques_fields() -> tuple[list[nx.Graph], dict]:
 
 def test_predicted_bridges_sums_the_belief_over_each_cross_pair_once():
     graphs, fields = two_cliques_fields()
-    out = predicted_bridges(ConstantEdgeBelief(0.05), fields, graphs, t=0.3)
+    out = predicted_bridges(ConstantEdgeBelief(0.05), fields, graphs, times=[0.3, 0.7])
     assert out["clean"] == 1.0
-    assert out["predicted"] == pytest.approx((16 * 0.05 + 9 * 0.05) / 2)
+    assert out["t=0.3"] == out["t=0.7"] == pytest.approx((16 * 0.05 + 9 * 0.05) / 2)
 
 
 def test_predicted_bridges_sees_the_cut_emptied():
     """A network that repeats its input predicts no bridge: every cross pair of x_t was emptied (at t = 0.9 the
     path alone would leave about 40% of them edges)."""
     graphs, fields = two_cliques_fields()
-    assert predicted_bridges(EchoInput(), fields, graphs, t=0.9)["predicted"] == pytest.approx(0.0, abs=1e-12)
+    assert predicted_bridges(EchoInput(), fields, graphs, times=[0.9])["t=0.9"] == pytest.approx(0.0, abs=1e-12)
