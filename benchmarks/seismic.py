@@ -47,6 +47,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")  # single-threaded BLAS: the machine is shared
 
 import argparse  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -187,9 +188,11 @@ def classical_methods() -> dict[str, Callable]:
             "POCS (100 iterations)": lambda v, m: (pocs_interpolation(v, m), 0)}
 
 
-def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path, only_random: str = "") -> dict:
+def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path, only_random: str = "",
+             save_reconstructions: bool = False) -> dict:
     """Scores of every method on every (mask, volume) (the method named ``only_random`` on the random mask
-    only); pictures of volume 0 with replacement."""
+    only); pictures of volume 0 with replacement; with ``save_reconstructions`` every reconstruction as
+    ``OUT/reconstructions/<mask>/<method label>/volume<k>.npy``."""
     results: dict = {}
     for mask_name, make in MASKS.items():
         results[mask_name] = {}
@@ -206,6 +209,8 @@ def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path,
                 rows.append({"snr_db_missing": snr_db(reconstruction, volume, missing),
                              "ssim_missing": float(ssim_map(reconstruction, volume)[missing].mean()),
                              "seconds": seconds, "cpu_seconds": cpu_seconds, "nfe": nfe})
+                if save_reconstructions:
+                    save_reconstruction(out, mask_name, method_name, k, reconstruction)
                 if k == 0 and method_name.startswith("(a)"):
                     name = mask_name.split()[0]
                     plot_reconstruction(out / f"slices_{name}.png", volume, np.where(missing, 0, volume),
@@ -216,6 +221,19 @@ def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path,
                   f"{np.mean([r['seconds'] for r in rows]):6.1f} s/volume | per volume "
                   f"{', '.join(f'{x:.2f}' for x in snr)} dB", flush=True)
     return results
+
+
+def method_label(name: str) -> str:
+    """A file-name-safe label: the method's letter for the diffusion rows ('(a\')' -> 'a_prime'), else its name."""
+    letter = re.match(r"\(([a-z]'?)\)", name)
+    label = letter.group(1).replace("'", "_prime") if letter else name.lower()
+    return re.sub(r"[^a-z0-9]+", "_", label).strip("_")
+
+
+def save_reconstruction(out: Path, mask_name: str, method_name: str, k: int, reconstruction: np.ndarray) -> None:
+    directory = out / "reconstructions" / method_label(mask_name) / method_label(method_name)
+    directory.mkdir(parents=True, exist_ok=True)
+    np.save(directory / f"volume{k}.npy", reconstruction.astype(np.float32))
 
 
 def table(results: dict) -> str:
@@ -249,6 +267,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=9, help="patches per network call")
     add_adaptation_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save_reconstructions", action="store_true",
+                        help="also write every reconstruction to OUT/reconstructions/MASK/METHOD/volumeK.npy")
     parser.add_argument("--out", type=Path, default=Path("runs/seismic_benchmark"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -263,7 +283,8 @@ def main() -> None:
     curve = learning_curve(module, datamodule, saved_checkpoints(args.out), volumes, args)
     load_weights(module, args.ckpt_path or args.out / "model.ckpt")
     methods = {**classical_methods(), **diffusion_methods(module, datamodule, args)}
-    results = evaluate(methods, volumes, args.out, only_random=adapted_method_name(args))
+    results = evaluate(methods, volumes, args.out, only_random=adapted_method_name(args),
+                       save_reconstructions=args.save_reconstructions)
     trained = "loaded" if args.ckpt_path else f"{cpu_seconds:.0f} CPU s"
     print(f"\ntraining steps: {steps} ({trained}), solver {module.sampler.solver}, {args.steps} steps\n")
     print(table(results))
