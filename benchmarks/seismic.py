@@ -4,6 +4,10 @@
                                  [--steps 10] [--ensemble 4] [--ckpt_path CKPT] [--out runs/seismic_benchmark]
                                  [--init_ckpt CKPT] [--lr_decay constant|cosine] [--curve_only]
                                  [--adapt_steps N --adapt_lr LR --adapt_hidden F --adapt_batch B --adapt_replay R]
+                                 [--adapt_schedule constant|cosine]
+                                 [--first_seed 1000]
+                                 [--save_reconstructions]
+    python benchmarks/seismic.py --average_of RUN [RUN ...] [--average_method g] [--out OUT]
 
 Protocol (docs/seismic.md, "Benchmark"):
 
@@ -19,6 +23,7 @@ Protocol (docs/seismic.md, "Benchmark"):
 * test: ``--volumes`` held-out synthetic volumes 32x32x32 (seeds 1000, 1001, ..., default ``SyntheticConfig``,
   never seen in training, whose seeds come from ``default_rng([0, k])``), each with two masks: 50% random
   missing traces (``random_traces(seed = volume seed)``) and a contiguous gap of 4 crosslines in the middle;
+  ``--first_seed 2000`` takes the validation volumes 2000, 2001, ... instead, on which settings are chosen;
 * methods: linear interpolation (also averaged over the 8 grid symmetries, as (e) below: the Delaunay
   triangulation of a regular grid breaks ties, so it is not exactly symmetric) and Fourier POCS (100
   iterations); the diffusion model with ``--steps`` DPM-Solver++(2M) steps and (a) replacement of observed
@@ -36,7 +41,9 @@ Protocol (docs/seismic.md, "Benchmark"):
 * scores: SNR and SSIM on the missing traces (``domains.seismic.metrics``), mean +- std over volumes.
 
 Prints the learning curve and a Markdown table per mask and writes ``results.json`` (with the training CPU
-seconds) and slice pictures (volume 0, replacement) into ``--out``.
+seconds) and slice pictures (volume 0, replacement) into ``--out``; with ``--save_reconstructions`` also every
+reconstruction. ``--average_of RUN ...`` scores the equal-weight mean of one method's reconstructions saved by
+several runs (e.g. two networks, each adapted to the volume) on the random mask and writes ``OUT/average.json``.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ from sciddm.sampling import Sampler  # noqa: E402
 CONFIG = "configs/seismic/random_traces.yaml"
 TEST_SHAPE = (32, 32, 32)
 FIRST_TEST_SEED = 1000
+FIRST_VALIDATION_SEED = 2000
 GAP_WIDTH = 4
 CURVE_METHODS = ("(d) network one-step estimate", "(e) one-step estimate, mean over 8 grid symmetries",
                  "(f) one-step estimate, mean over 8 grid symmetries and both polarities")
@@ -116,7 +124,7 @@ def saved_checkpoints(out: Path) -> list[Path]:
     return sorted((out / "checkpoints").glob("step=*.ckpt"), key=lambda p: int(p.stem[5:]))
 
 
-def learning_curve(module, datamodule, checkpoints: list[Path], volumes: list[np.ndarray],
+def learning_curve(module, datamodule, checkpoints: list[Path], volumes: dict[int, np.ndarray],
                    args: argparse.Namespace) -> dict[int, dict[str, float]]:
     """SNR (dB, mean over volumes, random 50% mask) of the one-step estimates (d), (e), (f) of each saved
     checkpoint, by method name."""
@@ -128,8 +136,8 @@ def learning_curve(module, datamodule, checkpoints: list[Path], volumes: list[np
         curve[steps] = {}
         for name in CURVE_METHODS:
             snr = []
-            for k, volume in enumerate(volumes):
-                mask = MASKS[mask_name](volume.shape[:2], FIRST_TEST_SEED + k)
+            for seed, volume in volumes.items():
+                mask = MASKS[mask_name](volume.shape[:2], seed)
                 snr.append(snr_db(methods[name](volume, mask)[0], volume, ~volume_mask(mask, volume.shape)))
             curve[steps][name] = float(np.mean(snr))
         scores = ", ".join(f"{name[:3]} {snr:.2f} dB" for name, snr in curve[steps].items())
@@ -188,11 +196,11 @@ def classical_methods() -> dict[str, Callable]:
             "POCS (100 iterations)": lambda v, m: (pocs_interpolation(v, m), 0)}
 
 
-def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path, only_random: str = "",
+def evaluate(methods: dict[str, Callable], volumes: dict[int, np.ndarray], out: Path, only_random: str = "",
              save_reconstructions: bool = False) -> dict:
     """Scores of every method on every (mask, volume) (the method named ``only_random`` on the random mask
     only); pictures of volume 0 with replacement; with ``save_reconstructions`` every reconstruction as
-    ``OUT/reconstructions/<mask>/<method label>/volume<k>.npy``."""
+    ``OUT/reconstructions/<mask>/<method label>/volume<seed>.npy``."""
     results: dict = {}
     for mask_name, make in MASKS.items():
         results[mask_name] = {}
@@ -200,8 +208,8 @@ def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path,
             if method_name == only_random and mask_name != next(iter(MASKS)):
                 continue
             rows = []
-            for k, volume in enumerate(volumes):
-                mask = make(volume.shape[:2], FIRST_TEST_SEED + k)
+            for k, (seed, volume) in enumerate(volumes.items()):
+                mask = make(volume.shape[:2], seed)
                 missing = ~volume_mask(mask, volume.shape)
                 start, start_cpu = time.perf_counter(), time.process_time()
                 reconstruction, nfe = method(volume, mask)
@@ -210,7 +218,7 @@ def evaluate(methods: dict[str, Callable], volumes: list[np.ndarray], out: Path,
                              "ssim_missing": float(ssim_map(reconstruction, volume)[missing].mean()),
                              "seconds": seconds, "cpu_seconds": cpu_seconds, "nfe": nfe})
                 if save_reconstructions:
-                    save_reconstruction(out, mask_name, method_name, k, reconstruction)
+                    save_reconstruction(out, mask_name, method_name, seed, reconstruction)
                 if k == 0 and method_name.startswith("(a)"):
                     name = mask_name.split()[0]
                     plot_reconstruction(out / f"slices_{name}.png", volume, np.where(missing, 0, volume),
@@ -230,10 +238,35 @@ def method_label(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label).strip("_")
 
 
-def save_reconstruction(out: Path, mask_name: str, method_name: str, k: int, reconstruction: np.ndarray) -> None:
+def save_reconstruction(out: Path, mask_name: str, method_name: str, seed: int, reconstruction: np.ndarray) -> None:
     directory = out / "reconstructions" / method_label(mask_name) / method_label(method_name)
     directory.mkdir(parents=True, exist_ok=True)
-    np.save(directory / f"volume{k}.npy", reconstruction.astype(np.float32))
+    np.save(directory / f"volume{seed}.npy", reconstruction.astype(np.float32))
+
+
+def saved_reconstruction(out: Path, mask_name: str, label: str, seed: int) -> np.ndarray:
+    path = out / "reconstructions" / method_label(mask_name) / label / f"volume{seed}.npy"
+    if not path.is_file():
+        raise SystemExit(f"error: {path} does not exist (run the benchmark with --save_reconstructions --out {out})")
+    return np.load(path)
+
+
+def score_average(outs: list[Path], label: str, volumes: dict[int, np.ndarray], out: Path) -> None:
+    """Score, on the random mask, the mean of the reconstructions of method ``label`` saved by several benchmark
+    runs (e.g. two networks adapted to the same volumes): an equal-weight ensemble."""
+    mask_name = next(iter(MASKS))
+    rows = []
+    for seed, volume in volumes.items():
+        missing = ~volume_mask(MASKS[mask_name](volume.shape[:2], seed), volume.shape)
+        mean = np.mean([saved_reconstruction(run, mask_name, label, seed) for run in outs], axis=0)
+        rows.append({"snr_db_missing": snr_db(mean, volume, missing),
+                     "ssim_missing": float(ssim_map(mean, volume)[missing].mean())})
+    snr = [r["snr_db_missing"] for r in rows]
+    print(f"{mask_name} | mean of ({label}) over {', '.join(map(str, outs))} | SNR {np.mean(snr):.2f} +- "
+          f"{np.std(snr):.2f} dB | SSIM {np.mean([r['ssim_missing'] for r in rows]):.3f} | per volume "
+          f"{' / '.join(f'{x:.2f}' for x in snr)} dB")
+    write_json(out / "average.json", {"runs": [str(run) for run in outs], "method": label, "mask": mask_name,
+                                      "results": rows})
 
 
 def table(results: dict) -> str:
@@ -261,6 +294,9 @@ def main() -> None:
     parser.add_argument("--curve_only", action="store_true",
                         help="only score OUT/checkpoints/step=N.ckpt (one-step estimates (d), (e), (f), random mask)")
     parser.add_argument("--volumes", type=int, default=4)
+    parser.add_argument("--first_seed", type=int, default=FIRST_TEST_SEED,
+                        help=f"seed of the first volume and its masks ({FIRST_TEST_SEED}: the test volumes; "
+                             f"{FIRST_VALIDATION_SEED}: the validation volumes, for choosing settings)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--ensemble", type=int, default=4)
     parser.add_argument("--dps_scale", type=float, default=1.0)
@@ -269,11 +305,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save_reconstructions", action="store_true",
                         help="also write every reconstruction to OUT/reconstructions/MASK/METHOD/volumeK.npy")
+    parser.add_argument("--average_of", nargs="+", type=Path, metavar="RUN",
+                        help="score the mean of the --average_method reconstructions saved by these runs and stop")
+    parser.add_argument("--average_method", default="g", help="method label to average (default g)")
     parser.add_argument("--out", type=Path, default=Path("runs/seismic_benchmark"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    volumes = [synthetic_volume(TEST_SHAPE, FIRST_TEST_SEED + k) for k in range(args.volumes)]
+    seeds = range(args.first_seed, args.first_seed + args.volumes)
+    volumes = {seed: synthetic_volume(TEST_SHAPE, seed) for seed in seeds}
+    if args.average_of:
+        score_average(args.average_of, args.average_method, volumes, args.out)
+        return
     if args.curve_only:
         cli = benchmark_cli(args)
         curve = learning_curve(cli.model, cli.datamodule, saved_checkpoints(args.out), volumes, args)

@@ -18,14 +18,17 @@ estimate from pure noise, the quantity the ``estimate`` reconstruction uses, on 
 With ``replay`` > 0 every step also takes ``replay`` examples of the training data (``replay_data``, e.g. the
 datamodule's synthetic training set; their own missing traces are the hidden ones, with the true values), so
 the copy specialises to the survey without forgetting what it learned in training. The optimiser is Adam with
-learning rate ``lr``. Hidden traces are a small fraction so that the re-masked inputs stay close to the
-survey's own density of observed traces.
+learning rate ``lr``, constant or (``schedule="cosine"``) decayed to zero over the steps,
+``lr_k = lr (1 + cos(pi k / steps)) / 2`` at step ``k = 0, ..., steps - 1``, so that the last steps average out
+the noise of the re-masking instead of ending on it. Hidden traces are a small fraction so that the re-masked
+inputs stay close to the survey's own density of observed traces.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,13 +44,14 @@ from sciddm.lightning.module import DiffusionModule
 from sciddm.sampling import make_estimator
 
 FIELD = "volume"
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
 class Adaptation:
     """How to adapt: optimiser ``steps`` (0: none), Adam learning rate ``lr``, the fraction of a patch's observed
-    traces hidden per example, survey examples and training examples (``replay``) per step, and the seed of the
-    re-masking, crops, replayed examples and noise."""
+    traces hidden per example, survey examples and training examples (``replay``) per step, the seed of the
+    re-masking, crops, replayed examples and noise, and the learning-rate ``schedule`` (constant or cosine)."""
 
     steps: int = 0
     lr: float = 1e-4
@@ -55,6 +59,7 @@ class Adaptation:
     batch_size: int = 4
     replay: int = 0
     seed: int = 0
+    schedule: str = "constant"
 
     def __post_init__(self):
         if self.steps < 0 or self.batch_size < 1 or self.replay < 0:
@@ -63,11 +68,20 @@ class Adaptation:
         if not 0 < self.hidden_fraction < 1 or not self.lr > 0:
             raise ConfigError(f"adaptation needs 0 < hidden_fraction < 1 and lr > 0, got {self.hidden_fraction}, "
                               f"{self.lr}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown adaptation schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+    def learning_rate(self, step: int) -> float:
+        """The Adam learning rate of optimiser step ``step`` (0-based)."""
+        if self.schedule == "cosine":
+            return self.lr * (1 + math.cos(math.pi * step / self.steps)) / 2
+        return self.lr
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Adaptation:
         """From the options of :func:`add_adaptation_arguments` (and ``--seed``)."""
-        return cls(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch, args.adapt_replay, args.seed)
+        return cls(args.adapt_steps, args.adapt_lr, args.adapt_hidden, args.adapt_batch, args.adapt_replay, args.seed,
+                   args.adapt_schedule)
 
 
 def add_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +95,8 @@ def add_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
                         help="survey examples per adaptation step")
     parser.add_argument("--adapt_replay", type=int, default=Adaptation.replay,
                         help="training examples (the config's data) per adaptation step, against forgetting")
+    parser.add_argument("--adapt_schedule", choices=SCHEDULES, default=Adaptation.schedule,
+                        help="adaptation learning rate: constant, or cosine decay to zero over the steps")
 
 
 def remasked_example(known: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int], hidden_fraction: float,
@@ -136,7 +152,9 @@ def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, 
     rng = np.random.default_rng(adaptation.seed)
     generator = torch.Generator(device=adapted.device).manual_seed(adaptation.seed)
     as_batch = lambda arrays: torch.from_numpy(np.stack(arrays))[:, None].to(adapted.device)  # noqa: E731
-    for _ in range(adaptation.steps):
+    for step in range(adaptation.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = adaptation.learning_rate(step)
         examples = [remasked_example(known, mask, patch_shape, adaptation.hidden_fraction,
                                      maps[rng.integers(len(maps))], float(rng.choice((-1, 1)) if polarity else 1),
                                      interpolate, rng) for _ in range(adaptation.batch_size)]

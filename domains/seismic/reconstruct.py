@@ -6,6 +6,7 @@ Python API: :func:`reconstruct`. Command line::
         --output recon.sgy [--method replace|dps|none|estimate] [--steps K] [--solver S] [--ensemble N]
         [--std_output P] [--symmetries 1|4|8] [--polarity]
         [--adapt_steps N --adapt_lr LR --adapt_hidden F --adapt_batch B --adapt_replay R]
+        [--adapt_schedule constant|cosine]
 
 The survey is normalised once from its observed traces (the datamodule's ``normalization``), cut into
 overlapping patches of the training ``patch_shape`` and each patch is sampled with the model's solver; the

@@ -164,3 +164,27 @@ def test_adaptation_refuses_an_unknown_symmetry_count(survey):
     volume, mask = survey
     with pytest.raises(ConfigError, match="unknown number of grid symmetries 2"):
         adapt_module(module(), volume, mask, PATCH, ADAPTATION, symmetries=2)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_over_the_steps():
+    cosine, constant = Adaptation(steps=4, lr=2.0, schedule="cosine"), Adaptation(steps=4, lr=2.0)
+    expected = [2.0, 1 + np.cos(np.pi / 4), 1.0, 1 + np.cos(3 * np.pi / 4)]
+    np.testing.assert_allclose([cosine.learning_rate(k) for k in range(4)], expected, rtol=1e-12)
+    assert [constant.learning_rate(k) for k in range(4)] == [2.0] * 4
+
+
+def test_cosine_schedule_changes_the_weights_only_after_its_first_step(survey):
+    volume, mask = survey
+    adapted = {(steps, schedule): adapt_module(module(), volume, mask, PATCH,
+                                               Adaptation(steps, 1e-2, 0.25, 2, seed=4, schedule=schedule),
+                                               interpolate=True)
+               for steps in (1, 3) for schedule in ("constant", "cosine")}
+    one_constant, one_cosine = weights(adapted[1, "constant"]), weights(adapted[1, "cosine"])
+    assert all(torch.equal(a, b) for a, b in zip(one_constant, one_cosine, strict=True))
+    three_constant, three_cosine = weights(adapted[3, "constant"]), weights(adapted[3, "cosine"])
+    assert not all(torch.equal(a, b) for a, b in zip(three_constant, three_cosine, strict=True))
+
+
+def test_unknown_adaptation_schedule():
+    with pytest.raises(ConfigError, match="unknown adaptation schedule 'linear'; choose one of constant, cosine"):
+        Adaptation(steps=1, schedule="linear")

@@ -46,3 +46,30 @@ def test_two_step_benchmark_scores_baselines_learning_curve_and_near_untrained_m
     assert random[adapted][0]["snr_db_missing"] != both["snr_db_missing"]
     assert not any(name.startswith("(g)") for name in saved["results"]["gap of 4 crosslines"])
     assert (tmp_path / "checkpoints" / "step=2.ckpt").exists() and (tmp_path / "slices_random.png").exists()
+
+
+def test_saved_reconstructions_and_their_average_score_as_the_closed_form(tmp_path):
+    seed = benchmark.FIRST_VALIDATION_SEED
+    volumes = {seed: synthetic_volume((8, 8, 8), seed)}
+    truth = {"(t) truth": lambda volume, mask: (volume, 0)}
+    zero = {"(t) zero": lambda volume, mask: (np.zeros_like(volume), 0)}
+    runs = [tmp_path / "truth", tmp_path / "zero"]
+    for run, methods in zip(runs, (truth, zero), strict=True):
+        run.mkdir()
+        benchmark.evaluate(methods, volumes, run, save_reconstructions=True)
+    saved = np.load(runs[0] / "reconstructions" / "random_50" / "t" / f"volume{seed}.npy")
+    np.testing.assert_array_equal(saved, volumes[seed])
+    # the mean of the truth and zeros is half the truth: SNR = 20 log10(2) on the missing traces
+    benchmark.score_average(runs, "t", volumes, tmp_path)
+    (row,) = json.loads((tmp_path / "average.json").read_text())["results"]
+    assert row["snr_db_missing"] == pytest.approx(20 * np.log10(2), abs=1e-5)
+    with pytest.raises(SystemExit, match=r"volume2001\.npy does not exist"):
+        benchmark.score_average(runs, "t", {seed + 1: volumes[seed]}, tmp_path)
+
+
+@pytest.mark.parametrize(("name", "label"), [("(a) diffusion + replacement", "a"), ("(a') replacement, mean of 4",
+                                             "a_prime"), ("random 50%", "random_50"),
+                                             ("linear, mean over 8 grid symmetries",
+                                              "linear_mean_over_8_grid_symmetries")])
+def test_method_labels_are_file_name_safe_and_distinct(name, label):
+    assert benchmark.method_label(name) == label

@@ -283,20 +283,22 @@ def test_command_line_estimate_averaged_over_the_grid_symmetries(trained, survey
 
 
 def test_command_line_adapts_to_the_survey_before_reconstructing(trained, survey, tmp_path):
-    """``--adapt_steps 2`` changes the missing traces, keeps the observed ones, and repeats itself exactly."""
+    """``--adapt_steps 2`` changes the missing traces, keeps the observed ones, and repeats itself exactly;
+    ``--adapt_schedule cosine`` halves the second step's learning rate, so it changes them again."""
     volume, mask = survey
     np.save(tmp_path / "survey.npy", volume)
     save_mask(tmp_path / "mask.npy", mask)
     outputs = {}
     for name, extra in {"plain": (), "adapted": ("--adapt_steps", "2", "--adapt_lr", "1e-2"),
-                        "again": ("--adapt_steps", "2", "--adapt_lr", "1e-2")}.items():
+                        "again": ("--adapt_steps", "2", "--adapt_lr", "1e-2"),
+                        "cosine": ("--adapt_steps", "2", "--adapt_lr", "1e-2", "--adapt_schedule", "cosine")}.items():
         outputs[name] = tmp_path / f"{name}.npy"
         assert main(command(trained, tmp_path / "survey.npy", tmp_path / "mask.npy", outputs[name], "--method",
                             "estimate", *extra)) == 0
-    plain, adapted, again = (np.load(outputs[k]) for k in ("plain", "adapted", "again"))
+    plain, adapted, again, cosine = (np.load(outputs[k]) for k in ("plain", "adapted", "again", "cosine"))
     np.testing.assert_array_equal(adapted[mask], volume[mask])
     np.testing.assert_array_equal(adapted, again)
-    assert not np.allclose(adapted[~mask], plain[~mask])
+    assert not np.allclose(adapted[~mask], plain[~mask]) and not np.allclose(cosine[~mask], adapted[~mask])
 
 
 @pytest.mark.parametrize("where", ["reconstruct", "write"])
