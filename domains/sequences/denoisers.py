@@ -15,6 +15,11 @@ of ``context["label"]``. The extra index ``num_classes`` is the *null label* use
 guidance; a missing label, or a label of -1, means null; during training each label is replaced by the
 null label with probability ``label_drop_prob``. ``context["mask"]`` [B, L] (True on real tokens), when
 present, keeps attention off padding, so outputs at real positions never depend on padded positions.
+
+With ``self_conditioning=True`` (Chen et al. 2022, "Analog Bits", as used for discrete sequences by CDCD and
+Plaid; :mod:`sciddm.self_conditioning`) the network also reads its previous estimate of the clean sequence, the
+class probabilities [B, L, K] of the last evaluation (zeros at the first): the input embedding becomes
+``Linear([x_t, x0_prev])`` of the concatenated 2K channels.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from sciddm.self_conditioning import previous_estimate
 
 
 def sinusoidal_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
@@ -83,13 +90,15 @@ class SequenceTransformer(nn.Module):
         dropout: float = 0.0,
         time_scale: float = 1000.0,
         field: str = "seq",
+        self_conditioning: bool = False,
     ):
         super().__init__()
         if width % heads or width % 2:
             raise ValueError(f"width {width} must be even and divisible by heads {heads}")
         self.field, self.width, self.time_scale = field, width, time_scale
         self.num_classes, self.label_drop_prob = num_classes, label_drop_prob
-        self.embed = nn.Linear(vocab_size, width)
+        self.self_conditioning = self_conditioning
+        self.embed = nn.Linear(vocab_size * (2 if self_conditioning else 1), width)
         self.position = nn.Parameter(torch.randn(max_length, width) * 0.02)
         self.time_mlp = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
         self.label_embedding = nn.Embedding(num_classes + 1, width) if num_classes > 0 else None
@@ -103,6 +112,8 @@ class SequenceTransformer(nn.Module):
 
     def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
         x = x_t[self.field]
+        if self.self_conditioning:
+            x = torch.cat([x, previous_estimate(context, self.field, x.shape, x)], dim=-1)
         h = self.embed(x) + self.position[: x.shape[1]]
         c = self.time_mlp(sinusoidal_embedding(self.time_scale * t, self.width))
         if self.label_embedding is not None:
