@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from domains.seismic.data import fit_normalization, measurement_context
 from domains.seismic.masks import volume_mask
@@ -126,13 +127,14 @@ def replayed_example(example: tuple[dict, dict]) -> tuple[dict[str, np.ndarray],
 
 def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int],
                  adaptation: Adaptation, normalization: str = "rms", interpolate: bool = False,
-                 symmetries: int = 1, polarity: bool = False, replay_data: Dataset | None = None
-                 ) -> DiffusionModule:
+                 symmetries: int = 1, polarity: bool = False, replay_data: Dataset | None = None,
+                 progress: bool = False) -> DiffusionModule:
     """A copy of ``module`` whose sampling network is fine-tuned on the observed traces of ``volume`` (module
     docstring); ``module`` is left unchanged. ``mask`` must be a trace mask ``[n_il, n_xl]`` (True = observed);
     the patch augmentations are the reconstruction's ``symmetries`` (1, 4 or 8 grid maps) and, with
     ``polarity``, a random sign. ``replay_data`` (``(fields, context)`` examples of the field ``volume`` with a
-    ``mask`` of the patch's shape) is needed when ``adaptation.replay`` > 0. Same inputs and seed, same weights."""
+    ``mask`` of the patch's shape) is needed when ``adaptation.replay`` > 0. Same inputs and seed, same weights.
+    ``progress`` shows a progress bar with an exponential moving average of the loss (weight 0.05 per step)."""
     if adaptation.steps == 0:
         return module
     if adaptation.replay and replay_data is None:
@@ -152,7 +154,9 @@ def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, 
     rng = np.random.default_rng(adaptation.seed)
     generator = torch.Generator(device=adapted.device).manual_seed(adaptation.seed)
     as_batch = lambda arrays: torch.from_numpy(np.stack(arrays))[:, None].to(adapted.device)  # noqa: E731
-    for step in range(adaptation.steps):
+    bar = tqdm(range(adaptation.steps), desc="adapting", disable=not progress, leave=False)
+    running = None
+    for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = adaptation.learning_rate(step)
         examples = [remasked_example(known, mask, patch_shape, adaptation.hidden_fraction,
@@ -171,4 +175,6 @@ def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, 
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
+        bar.set_postfix(loss=f"{running:.4f}", refresh=False)
     return adapted

@@ -132,6 +132,7 @@ def reconstruct(
     polarity: bool = False,
     adaptation: Adaptation | None = None,
     replay_data: Dataset | None = None,
+    progress: bool = False,
 ) -> Reconstruction:
     """Reconstruct ``volume`` ``[n_il, n_xl, n_t]`` where ``mask`` (trace or full, True = observed) is False.
 
@@ -141,7 +142,7 @@ def reconstruct(
     over the trace grid's flips and transposes, ``polarity`` over the sign of the data (module docstring).
     ``adaptation`` fine-tunes a copy of the network on the survey's observed traces first (with the same grid
     maps and signs as augmentations, and ``replay_data``, training examples, when ``adaptation.replay`` > 0);
-    ``module`` itself is not changed.
+    ``module`` itself is not changed; ``progress`` shows the adaptation's steps and loss.
     """
     choose(method, dict.fromkeys(METHODS), "reconstruction method")
     choose(symmetries, SYMMETRY_COUNTS, "number of grid symmetries")
@@ -151,7 +152,7 @@ def reconstruct(
         raise ConfigError(f"ensemble must be >= 1, got {ensemble}")
     if adaptation is not None:
         module = adapt_module(module, volume, mask, patch_shape, adaptation, normalization, interpolate, symmetries,
-                              polarity, replay_data)
+                              polarity, replay_data, progress)
     options = (patch_shape, method, sampler, ensemble, overlap, batch_size, guidance_scale, normalization, interpolate,
                seed)
     one_orientation = _both_polarities if polarity else _reconstruct
@@ -323,7 +324,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     result = reconstruct(module, survey.data, mask, hp.patch_shape, args.method, sampler, args.ensemble,
                          args.overlap, args.batch_size, args.guidance_scale, hp.normalization,
                          hp.get("interpolate", False), args.seed, args.symmetries, args.polarity,
-                         Adaptation.from_args(args), replay_data(datamodule, args.adapt_replay))
+                         Adaptation.from_args(args), replay_data(datamodule, args.adapt_replay), progress=True)
     written = {"reconstruction": output}
     write_volume(output, result.mean, survey.headers)
     if std_output is not None:
