@@ -107,11 +107,19 @@ def test_the_fraction_of_emptied_graphs_is_rho():
 
 
 def test_bad_options_are_config_errors():
-    with pytest.raises(ConfigError, match="probability"):
+    with pytest.raises(ConfigError, match="not probabilities of exclusive events"):
         field(CutDropoutEdgeField, cut_dropout=1.5)
+    with pytest.raises(ConfigError, match="not probabilities of exclusive events"):
+        field(CutDropoutEdgeField, cut_dropout=0.6, cut_injection=0.5)
+    with pytest.raises(ConfigError, match="not probabilities of exclusive events"):
+        field(CutDropoutEdgeField, cut_injection=-0.1)
+    with pytest.raises(ConfigError, match="cut_injection_edges=0 must be >= 1"):
+        field(CutDropoutEdgeField, cut_injection=0.1, cut_injection_edges=0)
+    with pytest.raises(ConfigError, match="two different ones"):
+        field(CutDropoutEdgeField, cut_injection=0.1, injected_edge=0)
     with pytest.raises(ConfigError, match="symmetric"):
         CutDropoutEdgeField(2, prior="marginal", marginal=MARGINAL, symmetric=False, cut_dropout=0.1)
-    with pytest.raises(ConfigError, match="no_edge"):
+    with pytest.raises(ConfigError, match="no_edge=2"):
         field(CutDropoutEdgeField, no_edge=2)
 
 
@@ -127,3 +135,36 @@ def test_datamodule_puts_sides_into_training_batches_only():
         assert train["context"]["cut_side"][i, :n].tolist() == [0] * (n // 2) + [1] * (n - n // 2)
     plain = GraphDataModule("community_small", max_nodes=20, batch_size=80)
     assert "cut_side" not in next(iter(plain.split_loader("train", shuffle=False)))["context"]
+
+
+def test_injection_adds_exactly_k_cross_edges_where_the_path_left_none_and_nothing_else():
+    x0, context = batch_of_two_community_graphs()
+    t = torch.tensor([0.05, 0.3])
+    plain, _ = field().corrupt(x0, t, context, torch.Generator().manual_seed(5))
+    injected, _ = field(CutDropoutEdgeField, cut_injection=1.0, cut_injection_edges=3).corrupt(
+        x0, t, context, torch.Generator().manual_seed(5))
+    cross, same = cross_and_same(context)
+    assert torch.equal(injected, injected.transpose(1, 2))
+    assert torch.equal(injected[same], plain[same]) and torch.equal(injected[~(cross | same)], plain[~(cross | same)])
+    changed = injected != plain
+    assert (changed <= cross).all() and (plain[changed] == 0).all() and (injected[changed] == 1).all()
+    assert changed.triu(1).flatten(1).sum(1).tolist() == [3, 3]
+
+
+def test_injection_and_dropout_are_exclusive_with_their_probabilities():
+    """rho 0.3 empties, rho_inj 0.5 injects 2 edges: at t = 0.01 (the path keeps x_0: K4 pair with its one bridge)
+    a graph has 0 cross edges (emptied), 3 (injected) or 1 (neither) with probabilities 0.3, 0.5, 0.2."""
+    x0, context = batch_of_two_community_graphs()
+    repeats = 4000
+    x0 = x0[:1].expand(repeats, -1, -1)
+    context = {k: v[:1].expand(repeats, -1) for k, v in context.items()}
+    x_t, _ = field(CutDropoutEdgeField, cut_dropout=0.3, cut_injection=0.5, cut_injection_edges=2).corrupt(
+        x0, torch.full((repeats,), 0.01), context, torch.Generator().manual_seed(1))
+    plain, _ = field().corrupt(x0, torch.full((repeats,), 0.01), context, torch.Generator().manual_seed(1))
+    cross, _ = cross_and_same(context)
+    bridges = (plain * cross).triu(1).flatten(1).sum(1)
+    assert (bridges == 1).double().mean() > 0.99  # the path itself barely moves the cut at t = 0.01
+    counts = (x_t * cross).triu(1).flatten(1).sum(1)[bridges == 1]
+    for value, probability in ((0, 0.3), (3, 0.5), (1, 0.2)):
+        fraction = (counts == value).double().mean().item()
+        assert fraction == pytest.approx(probability, abs=4 * math.sqrt(probability * (1 - probability) / repeats))

@@ -116,6 +116,18 @@ def test_cut_dropout_config_changes_only_the_training_corruption(name):
     assert dropout == plain
 
 
+def test_cut_augment_config_adds_only_the_cut_injection():
+    """community_small_cut_augment.yaml is community_small_cut_dropout.yaml plus cut injection (rho 0.2, 2 edges)."""
+    dropout, augment = _config("community_small_cut_dropout"), _config("community_small_cut_augment")
+    edges_dropout = dropout["model"]["init_args"]["fields"].pop("edges")
+    edges_augment = augment["model"]["init_args"]["fields"].pop("edges")
+    assert edges_augment == edges_dropout | {"init_args": edges_dropout["init_args"] | {
+        "cut_injection": 0.2, "cut_injection_edges": 2}}
+    for config in (dropout, augment):
+        config["trainer"].pop("default_root_dir")
+    assert augment == dropout
+
+
 def test_cut_dropout_config_samples_exactly_like_the_plain_config():
     """Cut dropout acts in training only: with the same network and seed both configs draw the same graphs."""
     modules = []
