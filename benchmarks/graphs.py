@@ -62,6 +62,7 @@ import numpy as np
 
 from domains.graphs import generators
 from domains.graphs.baselines import ErdosRenyiBaseline, SBMBaseline
+from domains.graphs.cuts import bisection_profile
 from domains.graphs.data import marginals
 from domains.graphs.datasets import load_dataset
 from domains.graphs.exposure import mean_unlinked_probability, predicted_bridges
@@ -88,7 +89,8 @@ FRESH_REFERENCE_SEED = 10_000
 NOISE_COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral_mmd2_emd", "degree_mmd2_tv",
                  "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "nspdk_mmd2", "validity"]
 # How the drawn graphs break into components (domains/graphs/validity.py): why they are not connected.
-PROFILE_COLUMNS = ["two_equal_components", "two_unequal_components", "three_or_more_components", "isolated_node"]
+PROFILE_COLUMNS = ["two_equal_components", "two_unequal_components", "three_or_more_components", "isolated_node",
+                   "bisection_cut", "bisection_cut_3_or_more", "bisection_inside_density"]
 COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral_mmd2_emd", "degree_mmd2_tv",
            "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "nspdk_mmd2", "mean_ratio", "validity", "vun"]
 
@@ -193,8 +195,10 @@ def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[st
 
 
 def scored(graphs: list[nx.Graph], reference: list[nx.Graph], validity: str) -> dict[str, float]:
-    """The metrics of ``graphs`` against ``reference`` and how they break into components."""
-    return graph_metrics(graphs, reference=reference, validity=validity) | component_profile(graphs)
+    """The metrics of ``graphs`` against ``reference``, how they break into components and how they split into two
+    communities."""
+    return graph_metrics(graphs, reference=reference, validity=validity) | component_profile(graphs) | \
+        bisection_profile(graphs)
 
 
 def print_noise_row(method: str, result: dict, flush: bool = False) -> None:

@@ -1,7 +1,8 @@
 import networkx as nx
+import pytest
 import torch
 
-from domains.graphs.cuts import bisection_sides, min_bisection
+from domains.graphs.cuts import bisection_profile, bisection_sides, min_bisection
 from domains.graphs.datasets import load_dataset
 from domains.graphs.exposure import community_halves, cut_edge_types
 
@@ -48,3 +49,12 @@ def test_community_small_training_cuts_are_no_larger_than_the_generators_communi
     for graph in load_dataset("community_small").train:
         halves = int((cut_edge_types(graph, community_halves(graph)) > 0).sum())
         assert min_bisection(graph)[1] <= halves
+
+
+def test_bisection_profile_of_hand_built_graphs():
+    one_bridge, three_bridges = two_cliques(4, [(0, 4)]), two_cliques(4, [(0, 4), (1, 5), (2, 6)])
+    sparse = nx.disjoint_union(nx.path_graph(3), nx.path_graph(3))  # 2 of 3 pairs inside each part, no bridge
+    profile = bisection_profile([one_bridge, three_bridges, sparse])
+    assert profile["bisection_cut"] == pytest.approx((1 + 3 + 0) / 3)
+    assert profile["bisection_cut_3_or_more"] == pytest.approx(1 / 3)
+    assert profile["bisection_inside_density"] == pytest.approx((1 + 1 + 2 / 3) / 3)
