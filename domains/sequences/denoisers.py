@@ -18,8 +18,9 @@ present, keeps attention off padding, so outputs at real positions never depend 
 
 With ``self_conditioning=True`` (Chen et al. 2022, "Analog Bits", as used for discrete sequences by CDCD and
 Plaid; :mod:`sciddm.self_conditioning`) the network also reads its previous estimate of the clean sequence, the
-class probabilities [B, L, K] of the last evaluation (zeros at the first): the input embedding becomes
-``Linear([x_t, x0_prev])`` of the concatenated 2K channels.
+class probabilities of the last evaluation over the data classes (zeros at the first). With a mask token the data
+classes are one fewer than the K input states and the estimate is zero-padded to K (the mask state has no clean
+probability); the input embedding becomes ``Linear([x_t, x0_prev])`` of the concatenated 2K channels.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ class SequenceTransformer(nn.Module):
     def forward(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor]) -> dict[str, Tensor]:
         x = x_t[self.field]
         if self.self_conditioning:
-            x = torch.cat([x, previous_estimate(context, self.field, x.shape, x)], dim=-1)
+            estimate = previous_estimate(context, self.field, x.shape, x)
+            x = torch.cat([x, F.pad(estimate, (0, x.shape[-1] - estimate.shape[-1]))], dim=-1)
         h = self.embed(x) + self.position[: x.shape[1]]
         c = self.time_mlp(sinusoidal_embedding(self.time_scale * t, self.width))
         if self.label_embedding is not None:

@@ -16,6 +16,7 @@ from domains.sequences.fasta import read_fasta, records_from_strings, write_fast
 from domains.sequences.likelihood import nelbo_of_file
 from sciddm.checkpoints import build_cli
 from sciddm.cli import main
+from sciddm.sampling import Sampler
 
 ARS_CONFIG = Path("configs/sequences/ars_dna.yaml")
 
@@ -61,6 +62,30 @@ def test_ww_config_matches_its_alphabet():
     field = cli.model.fields["seq"]
     assert field.num_classes == cli.datamodule.alphabet.size == 22
     assert cli.model.network.embed.in_features == field.path.num_states == 23
+
+
+def test_self_conditioned_transformer_trains_and_samples_under_the_mask_prior():
+    """The core hands back estimates over the 22 amino acids while the network reads 23 states (mask token): the
+    self-conditioned pass of training and every sampling step after the first must accept them."""
+    cli = build_cli(["--config", "configs/sequences/ww_protein.yaml", "--trainer.logger", "false",
+                     "--model.init_args.network.init_args.self_conditioning", "true",
+                     "--model.init_args.network.init_args.width", "32",
+                     "--model.init_args.network.init_args.depth", "1",
+                     "--model.init_args.self_conditioning_rate", "1.0", "--data.init_args.max_sequences", "200"])
+    module, datamodule = cli.model, cli.datamodule
+    datamodule.setup("fit")
+    assert module.network.embed.in_features == 2 * 23
+    torch.manual_seed(0)
+    for parameter in module.network.parameters():  # random, not zero-initialised, so every input gets gradient
+        torch.nn.init.normal_(parameter, std=0.05)
+    batch = next(iter(datamodule.train_dataloader()))
+    loss, _ = module.diffusion_loss(module.network, batch, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and module.network.embed.weight.grad[:, 23:].abs().sum() > 0
+    samples, context, _ = module.sample_from(datamodule, 3, seed=0, sampler=Sampler(steps=4))
+    again, _, _ = module.sample_from(datamodule, 3, seed=0, sampler=Sampler(steps=4))
+    assert torch.equal(samples["seq"], again["seq"])
+    assert (samples["seq"][context["mask"]] < 22).all()  # every real position unmasked to an amino acid
 
 
 # ------------------------------------------------------------------------------------------- CLI end to end
