@@ -183,7 +183,8 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
 
 
 def adapted_method_name(args: argparse.Namespace) -> str:
-    return (f"(g) (f) after adaptation to the volume ({args.adapt_steps} steps, lr {args.adapt_lr:g}, "
+    schedule = "" if args.adapt_schedule == "constant" else f" {args.adapt_schedule}"
+    return (f"(g) (f) after adaptation to the volume ({args.adapt_steps} steps, lr {args.adapt_lr:g}{schedule}, "
             f"{args.adapt_hidden:g} hidden, {args.adapt_batch} + {args.adapt_replay} replayed per step)")
 
 
@@ -247,7 +248,8 @@ def save_reconstruction(out: Path, mask_name: str, method_name: str, seed: int, 
 def saved_reconstruction(out: Path, mask_name: str, label: str, seed: int) -> np.ndarray:
     path = out / "reconstructions" / method_label(mask_name) / label / f"volume{seed}.npy"
     if not path.is_file():
-        raise SystemExit(f"error: {path} does not exist (run the benchmark with --save_reconstructions --out {out})")
+        raise SystemExit(f"error: {path} does not exist: was {out} run with --save_reconstructions, the same "
+                         f"--first_seed and --volumes, and does it hold method {label!r}?")
     return np.load(path)
 
 
@@ -315,12 +317,13 @@ def main() -> None:
     seeds = range(args.first_seed, args.first_seed + args.volumes)
     volumes = {seed: synthetic_volume(TEST_SHAPE, seed) for seed in seeds}
     if args.average_of:
-        score_average(args.average_of, args.average_method, volumes, args.out)
+        score_average(args.average_of, method_label(args.average_method), volumes, args.out)
         return
     if args.curve_only:
         cli = benchmark_cli(args)
         curve = learning_curve(cli.model, cli.datamodule, saved_checkpoints(args.out), volumes, args)
-        write_json(args.out / "learning_curve.json", {"config": args.config, "learning_curve": curve})
+        write_json(args.out / "learning_curve.json", {"config": args.config, "volume_seeds": list(seeds),
+                                                      "learning_curve": curve})
         return
     module, datamodule, steps, cpu_seconds = trained_model(args)
     curve = learning_curve(module, datamodule, saved_checkpoints(args.out), volumes, args)
@@ -331,7 +334,8 @@ def main() -> None:
     trained = "loaded" if args.ckpt_path else f"{cpu_seconds:.0f} CPU s"
     print(f"\ntraining steps: {steps} ({trained}), solver {module.sampler.solver}, {args.steps} steps\n")
     print(table(results))
-    write_json(args.out / "results.json", {"config": args.config, "training_steps": steps,
+    write_json(args.out / "results.json", {"config": args.config, "volume_seeds": list(seeds),
+                                           "adaptation": vars(Adaptation.from_args(args)), "training_steps": steps,
                                            "training_cpu_seconds": cpu_seconds, "init_ckpt": args.init_ckpt,
                                            "lr_decay": args.lr_decay, "steps": args.steps,
                                            "learning_curve": curve, "results": results})

@@ -22,16 +22,17 @@ with the true cut emptied, so *where* the posterior puts the bridge, and how sur
 communities' cut, is weighted towards the training graphs' own cuts, not by :math:`q`.
 
 **Cut injection**, the mirror image. Measured on samples of the Community-small models (docs/graphs.md, round 6),
-the sampler's more common fault is the opposite one: too many cross edges (2.2-2.7 on average against the data's
-1.2, 27-43% of samples with three or more) and correspondingly fewer edges inside the communities. At small
-:math:`t` the path almost never shows a spurious cross edge, so the network reads any cross edge of a nearly clean
-:math:`x_t` as real and keeps it. With probability :math:`\rho_{\text{inj}}` (``cut_injection``) per training graph
-with :math:`t \le t_{\max}`, ``cut_injection_edges`` cross pairs of :math:`x_t` that hold "no edge", chosen
-uniformly, are set to ``injected_edge``; the target is unchanged. A graph is emptied or injected, never both (one
-uniform :math:`u` per graph: :math:`u < \rho` empties, :math:`\rho \le u < \rho + \rho_{\text{inj}}` injects). The
-same argument holds: the injected states have positive probability under :math:`q` (the marginal prior gives every
-edge class positive probability), so the loss still targets :math:`p(x_0\mid x_t)` under a re-weighted
-distribution, in which a surplus of cross edges at small :math:`t` is, correctly, mostly noise.
+the sampler's more common fault is the opposite one: too many cross edges (2.0-2.6 on average against the data's
+1.25, 23-42% of samples with three or more, by model and sampler) and correspondingly fewer edges inside the
+communities. Our reading: at small :math:`t` the path rarely shows a spurious cross edge, so the network reads any
+cross edge of a nearly clean :math:`x_t` as real and keeps it. With probability :math:`\rho_{\text{inj}}`
+(``cut_injection``) per training graph with :math:`t \le t_{\max}`, ``cut_injection_edges`` cross pairs of
+:math:`x_t` that hold "no edge", chosen uniformly, are set to ``injected_edge``; the target is unchanged. A graph is
+emptied or injected, never both (one uniform :math:`u` per graph: :math:`u < \rho` empties, :math:`\rho \le u < \rho
++ \rho_{\text{inj}}` injects). The same argument holds: the injected states have positive probability under
+:math:`q` (the marginal or uniform prior gives every edge class positive probability; a mask prior does not, and is
+refused), so the loss still targets :math:`p(x_0\mid x_t)` under a re-weighted distribution, in which a surplus of
+cross edges at small :math:`t` is, correctly, mostly noise.
 
 Where it applies: only when ``context`` holds ``side_key``, which :class:`domains.graphs.data.GraphDataModule`
 puts into training batches with ``cut_sides=True`` (not into validation batches or sampling templates). Sampling
@@ -60,7 +61,7 @@ class CutDropoutEdgeField(CategoricalField):
         cut_dropout_max_time: :math:`t_{\\max}`; graphs drawn at a later training time are never emptied.
         side_key: context key of the per-node bisection side ``[B, N]`` (0/1).
         no_edge: the class that means "no edge".
-        cut_injection: :math:`\rho_{\text{inj}}`, the probability per training graph of the injection
+        cut_injection: :math:`\\rho_{\\text{inj}}`, the probability per training graph of the injection
             (``cut_dropout + cut_injection <= 1``; same time limit).
         cut_injection_edges: how many cross pairs holding ``no_edge`` are set to ``injected_edge`` (fewer if the graph
             has fewer).
@@ -75,6 +76,9 @@ class CutDropoutEdgeField(CategoricalField):
         super().__init__(num_classes, prior, schedule, marginal, loss, symmetric, mask_key, weight)
         if not symmetric:
             raise ConfigError("cut dropout acts on node pairs: the edge field needs symmetric=True")
+        if prior == "mask" and cut_dropout + cut_injection > 0:
+            raise ConfigError("cut dropout and injection write edge classes into x_t, which a mask-prior path never "
+                              "shows (it only masks): use prior 'marginal' or 'uniform'")
         if min(cut_dropout, cut_injection) < 0.0 or cut_dropout + cut_injection > 1.0:
             raise ConfigError(f"cut_dropout={cut_dropout} and cut_injection={cut_injection} are not probabilities "
                               "of exclusive events (each >= 0, sum <= 1)")

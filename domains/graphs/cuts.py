@@ -40,6 +40,8 @@ def bisection_profile(graphs: list[nx.Graph], restarts: int = 8) -> dict[str, fl
     """How two-community graphs split (:func:`min_bisection` per graph): the mean cut size, the fraction with a cut
     of 3 or more edges, and the mean edge density inside the two parts (for Community-small's generator: cut
     0.05 n with one forced bridge, about 1.2 edges; inside density 0.7)."""
+    if not graphs:
+        raise ValueError("bisection_profile needs at least one graph")
     cuts, inside = [], []
     for graph in graphs:
         part, cut = min_bisection(graph, restarts)

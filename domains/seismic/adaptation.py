@@ -18,7 +18,7 @@ estimate from pure noise, the quantity the ``estimate`` reconstruction uses, on 
 With ``replay`` > 0 every step also takes ``replay`` examples of the training data (``replay_data``, e.g. the
 datamodule's synthetic training set; their own missing traces are the hidden ones, with the true values), so
 the copy specialises to the survey without forgetting what it learned in training. The optimiser is Adam with
-learning rate ``lr``, constant or (``schedule="cosine"``) decayed to zero over the steps,
+learning rate ``lr``, constant or (``schedule="cosine"``) decayed towards zero over the steps,
 ``lr_k = lr (1 + cos(pi k / steps)) / 2`` at step ``k = 0, ..., steps - 1``, so that the last steps average out
 the noise of the re-masking instead of ending on it. Hidden traces are a small fraction so that the re-masked
 inputs stay close to the survey's own density of observed traces.
@@ -74,7 +74,7 @@ class Adaptation:
 
     def learning_rate(self, step: int) -> float:
         """The Adam learning rate of optimiser step ``step`` (0-based)."""
-        if self.schedule == "cosine":
+        if self.schedule == "cosine" and self.steps:
             return self.lr * (1 + math.cos(math.pi * step / self.steps)) / 2
         return self.lr
 
@@ -97,7 +97,7 @@ def add_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapt_replay", type=int, default=Adaptation.replay,
                         help="training examples (the config's data) per adaptation step, against forgetting")
     parser.add_argument("--adapt_schedule", choices=SCHEDULES, default=Adaptation.schedule,
-                        help="adaptation learning rate: constant, or cosine decay to zero over the steps")
+                        help="adaptation learning rate: constant, or cosine decay towards zero over the steps")
 
 
 def remasked_example(known: np.ndarray, mask: np.ndarray, patch_shape: Sequence[int], hidden_fraction: float,
@@ -175,6 +175,7 @@ def adapt_module(module: DiffusionModule, volume: np.ndarray, mask: np.ndarray, 
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-        bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+        if progress:
+            running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
+            bar.set_postfix(loss=f"{running:.4f}", refresh=False)
     return adapted

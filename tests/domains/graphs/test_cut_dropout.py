@@ -119,6 +119,8 @@ def test_bad_options_are_config_errors():
         field(CutDropoutEdgeField, cut_injection=0.1, injected_edge=0)
     with pytest.raises(ConfigError, match="symmetric"):
         CutDropoutEdgeField(2, prior="marginal", marginal=MARGINAL, symmetric=False, cut_dropout=0.1)
+    with pytest.raises(ConfigError, match="mask-prior path never shows"):
+        CutDropoutEdgeField(2, prior="mask", symmetric=True, cut_injection=0.1)
     with pytest.raises(ConfigError, match="no_edge=2"):
         field(CutDropoutEdgeField, no_edge=2)
 

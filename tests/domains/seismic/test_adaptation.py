@@ -166,7 +166,7 @@ def test_adaptation_refuses_an_unknown_symmetry_count(survey):
         adapt_module(module(), volume, mask, PATCH, ADAPTATION, symmetries=2)
 
 
-def test_cosine_schedule_decays_the_learning_rate_to_zero_over_the_steps():
+def test_cosine_schedule_decays_the_learning_rate_towards_zero_over_the_steps():
     cosine, constant = Adaptation(steps=4, lr=2.0, schedule="cosine"), Adaptation(steps=4, lr=2.0)
     expected = [2.0, 1 + np.cos(np.pi / 4), 1.0, 1 + np.cos(3 * np.pi / 4)]
     np.testing.assert_allclose([cosine.learning_rate(k) for k in range(4)], expected, rtol=1e-12)

@@ -73,3 +73,11 @@ def test_saved_reconstructions_and_their_average_score_as_the_closed_form(tmp_pa
                                               "linear_mean_over_8_grid_symmetries")])
 def test_method_labels_are_file_name_safe_and_distinct(name, label):
     assert benchmark.method_label(name) == label
+
+
+def test_labels_of_all_benchmark_methods_are_distinct():
+    """Saved reconstructions are filed by label: no two methods of one run may share one."""
+    names = [*benchmark.classical_methods(), "(a) diffusion + replacement", "(a') replacement, mean of 4",
+             "(b) diffusion + DPS", "(c) diffusion, no consistency", *benchmark.CURVE_METHODS, "(g) adapted"]
+    labels = [benchmark.method_label(name) for name in names]
+    assert len(set(labels)) == len(labels) and all(label.replace("_", "").isalnum() for label in labels)
