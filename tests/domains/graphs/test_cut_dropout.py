@@ -42,6 +42,13 @@ def cross_and_same(context: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return real & cross, real & ~cross
 
 
+def plain_and_augmented(x0, t, context, seed: int, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x_t`` of the plain field and of the cut field with ``options``, drawn with the same seed."""
+    plain, _ = field().corrupt(x0, t, context, torch.Generator().manual_seed(seed))
+    augmented, _ = field(CutDropoutEdgeField, **options).corrupt(x0, t, context, torch.Generator().manual_seed(seed))
+    return plain, augmented
+
+
 def test_sides_of_the_hand_built_batch():
     _, context = batch_of_two_community_graphs()
     assert context["cut_side"].tolist() == [[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 0, 0]]  # padding 0
@@ -83,9 +90,7 @@ def test_no_side_labels_means_the_plain_field():
 def test_only_graphs_at_or_below_the_time_limit_are_emptied():
     x0, context = batch_of_two_community_graphs()
     t = torch.tensor([0.5, 0.51])
-    plain, _ = field().corrupt(x0, t, context, torch.Generator().manual_seed(3))
-    dropped, _ = field(CutDropoutEdgeField, cut_dropout=1.0, cut_dropout_max_time=0.5).corrupt(
-        x0, t, context, torch.Generator().manual_seed(3))
+    plain, dropped = plain_and_augmented(x0, t, context, 3, cut_dropout=1.0, cut_dropout_max_time=0.5)
     cross, _ = cross_and_same(context)
     assert (dropped[0][cross[0]] == 0).all()
     assert torch.equal(dropped[1], plain[1])
@@ -142,9 +147,7 @@ def test_datamodule_puts_sides_into_training_batches_only():
 def test_injection_adds_exactly_k_cross_edges_where_the_path_left_none_and_nothing_else():
     x0, context = batch_of_two_community_graphs()
     t = torch.tensor([0.05, 0.3])
-    plain, _ = field().corrupt(x0, t, context, torch.Generator().manual_seed(5))
-    injected, _ = field(CutDropoutEdgeField, cut_injection=1.0, cut_injection_edges=3).corrupt(
-        x0, t, context, torch.Generator().manual_seed(5))
+    plain, injected = plain_and_augmented(x0, t, context, 5, cut_injection=1.0, cut_injection_edges=3)
     cross, same = cross_and_same(context)
     assert torch.equal(injected, injected.transpose(1, 2))
     assert torch.equal(injected[same], plain[same]) and torch.equal(injected[~(cross | same)], plain[~(cross | same)])
@@ -160,9 +163,8 @@ def test_injection_and_dropout_are_exclusive_with_their_probabilities():
     repeats = 4000
     x0 = x0[:1].expand(repeats, -1, -1)
     context = {k: v[:1].expand(repeats, -1) for k, v in context.items()}
-    x_t, _ = field(CutDropoutEdgeField, cut_dropout=0.3, cut_injection=0.5, cut_injection_edges=2).corrupt(
-        x0, torch.full((repeats,), 0.01), context, torch.Generator().manual_seed(1))
-    plain, _ = field().corrupt(x0, torch.full((repeats,), 0.01), context, torch.Generator().manual_seed(1))
+    plain, x_t = plain_and_augmented(x0, torch.full((repeats,), 0.01), context, 1, cut_dropout=0.3,
+                                     cut_injection=0.5, cut_injection_edges=2)
     cross, _ = cross_and_same(context)
     bridges = (plain * cross).triu(1).flatten(1).sum(1)
     assert (bridges == 1).double().mean() > 0.99  # the path itself barely moves the cut at t = 0.01
