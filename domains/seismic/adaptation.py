@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,10 +41,11 @@ from domains.seismic.masks import volume_mask
 from domains.seismic.symmetry import GridSymmetry, symmetry_maps
 from sciddm.errors import ConfigError
 from sciddm.lightning.module import DiffusionModule
+from sciddm.lightning.optimization import LR_DECAYS, learning_rate_factor
 from sciddm.sampling import make_estimator
 
 FIELD = "volume"
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = LR_DECAYS
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,9 @@ class Adaptation:
             raise ConfigError(f"unknown adaptation schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
 
     def learning_rate(self, step: int) -> float:
-        """The Adam learning rate of optimiser step ``step`` (0-based)."""
-        if self.schedule == "cosine" and self.steps:
-            return self.lr * (1 + math.cos(math.pi * step / self.steps)) / 2
-        return self.lr
+        """The Adam learning rate of optimiser step ``step`` (0-based): the training schedule of the core
+        (:func:`sciddm.lightning.optimization.learning_rate_factor`) without warm-up."""
+        return self.lr * learning_rate_factor(step, 0, self.steps if self.schedule == "cosine" else None)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Adaptation:
