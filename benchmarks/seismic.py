@@ -239,14 +239,19 @@ def method_label(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label).strip("_")
 
 
+def reconstruction_path(out: Path, mask_name: str, label: str, seed: int) -> Path:
+    """Where a run saves the reconstruction of method ``label`` for the volume ``seed`` under ``mask_name``."""
+    return out / "reconstructions" / method_label(mask_name) / label / f"volume{seed}.npy"
+
+
 def save_reconstruction(out: Path, mask_name: str, method_name: str, seed: int, reconstruction: np.ndarray) -> None:
-    directory = out / "reconstructions" / method_label(mask_name) / method_label(method_name)
-    directory.mkdir(parents=True, exist_ok=True)
-    np.save(directory / f"volume{seed}.npy", reconstruction.astype(np.float32))
+    path = reconstruction_path(out, mask_name, method_label(method_name), seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, reconstruction.astype(np.float32))
 
 
 def saved_reconstruction(out: Path, mask_name: str, label: str, seed: int) -> np.ndarray:
-    path = out / "reconstructions" / method_label(mask_name) / label / f"volume{seed}.npy"
+    path = reconstruction_path(out, mask_name, label, seed)
     if not path.is_file():
         raise SystemExit(f"error: {path} does not exist: was {out} run with --save_reconstructions, the same "
                          f"--first_seed and --volumes, and does it hold method {label!r}?")
@@ -306,7 +311,7 @@ def main() -> None:
     add_adaptation_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save_reconstructions", action="store_true",
-                        help="also write every reconstruction to OUT/reconstructions/MASK/METHOD/volumeK.npy")
+                        help="also write every reconstruction to OUT/reconstructions/MASK/METHOD/volumeSEED.npy")
     parser.add_argument("--average_of", nargs="+", type=Path, metavar="RUN",
                         help="score the mean of the --average_method reconstructions saved by these runs and stop")
     parser.add_argument("--average_method", default="g", help="method label to average (default g)")
