@@ -30,7 +30,8 @@ Protocol (docs/seismic.md, "Benchmark"):
   traces at every step, (a') the mean of an
   ``--ensemble``-member replacement ensemble, (b) DPS guidance (zeta = ``--dps_scale``), (c) no measurement
   consistency (observed traces and mask enter only as network inputs, same sampler) and (d) the network's
-  one-step clean estimate from pure noise (one evaluation: its conditional-mean regression output) and (e) the
+  one-step clean estimate from pure noise (one evaluation: its conditional-mean regression output; the
+  ``estimate`` reconstruction method, so observed traces are copied) and (e) the
   mean of (d) over the 8 maps of the trace grid's dihedral group (flips and transpose of the inline and
   crossline axes, ``domains.seismic.symmetry``; 8 evaluations) and (f) the mean of (e) and its polarity twin
   ``-(e)(-v)`` (``reconstruct(..., polarity=True)``: amplitudes have no preferred sign; 16 evaluations; linear
@@ -148,7 +149,6 @@ def learning_curve(module, datamodule, checkpoints: list[Path], volumes: dict[in
 def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str, Callable]:
     hp = datamodule.hparams
     sampler = Sampler(**{**vars(module.sampler), "steps": args.steps})
-    one_step = Sampler(solver="ddim", steps=1, grid=sampler.grid, denoise_final=False)
 
     def run(method: str, steps: Sampler, ensemble: int = 1, **options) -> Callable:
         def call(volume: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -160,7 +160,7 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
 
         return call
 
-    one_step_estimate = run("none", one_step)
+    one_step_estimate = run("estimate", sampler)
     symmetries = len(grid_symmetries())
 
     def symmetric_one_step_estimate(volume: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -173,10 +173,10 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
         "(c) diffusion, no consistency": run("none", sampler),
         CURVE_METHODS[0]: one_step_estimate,
         CURVE_METHODS[1]: symmetric_one_step_estimate,
-        CURVE_METHODS[2]: run("none", one_step, symmetries=symmetries, polarity=True),
+        CURVE_METHODS[2]: run("estimate", sampler, symmetries=symmetries, polarity=True),
     }
     if args.adapt_steps:
-        methods[adapted_method_name(args)] = run("none", one_step, symmetries=symmetries, polarity=True,
+        methods[adapted_method_name(args)] = run("estimate", sampler, symmetries=symmetries, polarity=True,
                                                  adaptation=Adaptation.from_args(args),
                                                  replay_data=replay_data(datamodule, args.adapt_replay))
     return methods
@@ -197,6 +197,12 @@ def classical_methods() -> dict[str, Callable]:
             "POCS (100 iterations)": lambda v, m: (pocs_interpolation(v, m), 0)}
 
 
+def missing_trace_scores(reconstruction: np.ndarray, volume: np.ndarray, missing: np.ndarray) -> dict[str, float]:
+    """SNR (dB) and mean SSIM of ``reconstruction`` against ``volume`` on the ``missing`` samples."""
+    return {"snr_db_missing": snr_db(reconstruction, volume, missing),
+            "ssim_missing": float(ssim_map(reconstruction, volume)[missing].mean())}
+
+
 def evaluate(methods: dict[str, Callable], volumes: dict[int, np.ndarray], out: Path, only_random: str = "",
              save_reconstructions: bool = False) -> dict:
     """Scores of every method on every (mask, volume) (the method named ``only_random`` on the random mask
@@ -215,8 +221,7 @@ def evaluate(methods: dict[str, Callable], volumes: dict[int, np.ndarray], out: 
                 start, start_cpu = time.perf_counter(), time.process_time()
                 reconstruction, nfe = method(volume, mask)
                 seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
-                rows.append({"snr_db_missing": snr_db(reconstruction, volume, missing),
-                             "ssim_missing": float(ssim_map(reconstruction, volume)[missing].mean()),
+                rows.append({**missing_trace_scores(reconstruction, volume, missing),
                              "seconds": seconds, "cpu_seconds": cpu_seconds, "nfe": nfe})
                 if save_reconstructions:
                     save_reconstruction(out, mask_name, method_name, seed, reconstruction)
@@ -266,8 +271,7 @@ def score_average(outs: list[Path], label: str, volumes: dict[int, np.ndarray], 
     for seed, volume in volumes.items():
         missing = ~volume_mask(MASKS[mask_name](volume.shape[:2], seed), volume.shape)
         mean = np.mean([saved_reconstruction(run, mask_name, label, seed) for run in outs], axis=0)
-        rows.append({"snr_db_missing": snr_db(mean, volume, missing),
-                     "ssim_missing": float(ssim_map(mean, volume)[missing].mean())})
+        rows.append(missing_trace_scores(mean, volume, missing))
     snr = [r["snr_db_missing"] for r in rows]
     print(f"{mask_name} | mean of ({label}) over {', '.join(map(str, outs))} | SNR {np.mean(snr):.2f} +- "
           f"{np.std(snr):.2f} dB | SSIM {np.mean([r['ssim_missing'] for r in rows]):.3f} | per volume "
