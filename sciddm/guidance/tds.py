@@ -102,12 +102,9 @@ def _categorical_proposal(field: CategoricalField, solver, x: Tensor, t: float, 
     """A draw from the transition under the tilted prediction and :math:`\\log p_\\theta/\\tilde p` per row."""
     tilted = tilt(probs, gradient, 1.0)
     new = field.update(solver, x, t, s, tilted, context, generator)
-    if field.is_terminal(s):
-        if getattr(solver, "final", "sample") != "sample":
-            raise ConfigError("TDS needs a sampled final step for categorical fields (not final=greedy)")
-        model, proposal = probs, tilted
-    else:
-        model, proposal = solver.transition(field.path, x, t, s, probs), solver.transition(field.path, x, t, s, tilted)
+    if field.is_terminal(s) and solver.final != "sample":
+        raise ConfigError("TDS needs a sampled final step for categorical fields (not final=greedy)")
+    model, proposal = (solver.distribution(field.path, x, t, s, p) for p in (probs, tilted))
     index = new[..., None].long()
     tiny = torch.finfo(model.dtype).tiny
     per_token = (model.gather(-1, index).clamp_min(tiny).log() - proposal.gather(-1, index).clamp_min(tiny).log())

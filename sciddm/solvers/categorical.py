@@ -15,8 +15,16 @@ r"""Discrete solvers for categorical fields: move tokens from time ``t`` to ``s 
 
 The step onto :math:`a(s)=1` (``s = 0``) is the final step: ``final="sample"`` draws :math:`x_0\sim p_\theta`,
 ``final="greedy"`` takes the most likely class (unmasked tokens are kept either way under the mask prior's
-carry-over). Solvers are named in configs as ``name`` or ``name:key=value,...`` (e.g. ``remdm:eta=0.05``,
-``ancestral:final=greedy``).
+carry-over).
+
+Every solver takes a sampling ``temperature`` :math:`\tau > 0`: each step uses the tempered prediction
+:math:`p_\tau(x_0\mid x_t)\propto p_\theta(x_0\mid x_t)^{1/\tau}` in place of :math:`p_\theta` (per token), both
+in the transition and on the final step. :math:`\tau = 1` (the default) is the model; :math:`\tau < 1` sharpens
+every step towards the predicted classes (low-temperature sampling, which trades diversity for the model's modes;
+the samples no longer target :math:`p_\theta`), :math:`\tau\to 0` is greedy at every step.
+
+Solvers are named in configs as ``name`` or ``name:key=value,...`` (e.g. ``remdm:eta=0.05``,
+``ancestral:final=greedy``, ``ancestral:temperature=0.8``).
 """
 
 from __future__ import annotations
@@ -30,16 +38,29 @@ from sciddm.paths.categorical import CategoricalPath, draw
 FINAL_RULES = ("sample", "greedy")
 
 
+def tempered(probs: Tensor, temperature: float) -> Tensor:
+    r""":math:`p^{1/\tau} / \sum_k p_k^{1/\tau}` over the last axis (``probs`` itself for :math:`\tau = 1`). Powers
+    are taken of ``probs / max(probs)``, so the largest class keeps weight 1 and the normaliser cannot underflow."""
+    if temperature == 1.0:
+        return probs
+    scaled = (probs / probs.amax(-1, keepdim=True).clamp_min(torch.finfo(probs.dtype).tiny)) ** (1.0 / temperature)
+    return scaled / scaled.sum(-1, keepdim=True)
+
+
 class CategoricalSolver:
-    """Base class: :meth:`transition` gives the distribution of :math:`x_s`; :meth:`update` draws it."""
+    """Base class: :meth:`transition` gives the distribution of :math:`x_s` under a prediction,
+    :meth:`distribution` that of the solver's step (tempered prediction, final step), :meth:`update` draws it."""
 
     reuses_outputs: bool = False
     needs_mask_prior: bool = False
 
-    def __init__(self, final: str = "sample"):
+    def __init__(self, final: str = "sample", temperature: float = 1.0):
         if final not in FINAL_RULES:
             raise ConfigError(f"final step must be one of {', '.join(FINAL_RULES)}, got {final!r}")
+        if not temperature > 0:
+            raise ConfigError(f"sampling temperature must be > 0, got {temperature}")
         self.final = final
+        self.temperature = float(temperature)
 
     def reset(self) -> None:
         """No history between steps."""
@@ -47,12 +68,23 @@ class CategoricalSolver:
     def transition(self, path: CategoricalPath, x_t: Tensor, t: float, s: float, probs: Tensor) -> Tensor:
         raise NotImplementedError
 
+    @staticmethod
+    def is_final(path: CategoricalPath, s: float) -> bool:
+        """Whether the step onto ``s`` reaches the data (:math:`a(s) = 1`)."""
+        return float(path.schedule.alpha(torch.tensor(s, dtype=torch.float64))) >= 1.0
+
+    def distribution(self, path: CategoricalPath, x_t: Tensor, t: float, s: float, probs: Tensor) -> Tensor:
+        """The distribution [..., states] from which ``final="sample"`` draws ``x_s`` given the predicted clean
+        distribution ``probs`` [..., K]: the tempered prediction on the final step, else its transition."""
+        probs = tempered(probs, self.temperature)
+        return probs if self.is_final(path, s) else self.transition(path, x_t, t, s, probs)
+
     def update(self, path: CategoricalPath, x_t: Tensor, t: float, s: float, probs: Tensor,
                generator: torch.Generator | None) -> Tensor:
         """``x_s`` given the predicted clean distribution ``probs`` [..., K]."""
-        if float(path.schedule.alpha(torch.tensor(s, dtype=torch.float64))) >= 1.0:
-            return probs.argmax(-1) if self.final == "greedy" else draw(probs, generator)
-        return draw(self.transition(path, x_t, t, s, probs), generator)
+        if self.final == "greedy" and self.is_final(path, s):
+            return probs.argmax(-1)  # tempering keeps the most likely class
+        return draw(self.distribution(path, x_t, t, s, probs), generator)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
@@ -77,8 +109,8 @@ class Remasking(CategoricalSolver):
 
     needs_mask_prior = True
 
-    def __init__(self, eta: float = 0.02, strategy: str = "cap", final: str = "sample"):
-        super().__init__(final)
+    def __init__(self, eta: float = 0.02, strategy: str = "cap", final: str = "sample", temperature: float = 1.0):
+        super().__init__(final, temperature)
         choose(strategy, dict.fromkeys(("cap", "rescale")), "remasking strategy")
         if not 0.0 <= eta <= 1.0:
             raise ConfigError(f"remasking eta must lie in [0, 1], got {eta}")

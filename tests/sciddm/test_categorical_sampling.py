@@ -11,8 +11,9 @@ from sciddm.categorical_fields import CategoricalField
 from sciddm.errors import ConfigError
 from sciddm.paths.categorical import Cosine, LogLinear
 from sciddm.sampling import Sampler, sample_fields
-from sciddm.solvers.categorical import Remasking, make_categorical_solver
+from sciddm.solvers.categorical import Remasking, make_categorical_solver, tempered
 from tests.sciddm.categorical_targets import ExactDenoiser, ToySequences
+from tests.sciddm.guidance.test_categorical_gradient import product_target
 
 TARGET = ToySequences(num_classes=3, length=3, concentration=0.5, seed=0)
 MARGINAL = [0.2, 0.5, 0.3]
@@ -114,11 +115,43 @@ def test_remasking_keeps_the_forward_marginals(eta, strategy):
             torch.testing.assert_close(q_t @ transition, path.marginal(torch.tensor(x0), s))
 
 
+def test_tempering_closed_forms():
+    probs = torch.tensor([[0.2, 0.8, 0.0], [0.5, 0.25, 0.25]], dtype=torch.float64)
+    torch.testing.assert_close(tempered(probs, 0.5)[0], torch.tensor([0.04, 0.64, 0.0], dtype=torch.float64) / 0.68)
+    root = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64).sqrt()
+    torch.testing.assert_close(tempered(probs, 2.0)[1], root / root.sum())
+    assert tempered(probs, 1.0) is probs
+    torch.testing.assert_close(tempered(probs, 0.01), F.one_hot(probs.argmax(-1), 3).double())
+    tiny = torch.tensor([1e-30, 1e-30], dtype=torch.float32)  # no underflow of the normaliser
+    torch.testing.assert_close(tempered(tiny, 0.05), torch.tensor([0.5, 0.5]))
+
+
+@pytest.mark.parametrize(("prior", "solver", "steps"), [
+    ("mask", "ancestral:temperature=0.5", 50),
+    ("mask", "remdm:eta=0.05,temperature=0.5", 50),
+    ("marginal", "ancestral:temperature=0.5", 1),
+    ("uniform", "ancestral:temperature=2", 1),
+])
+def test_tempered_sampling_of_a_product_target_draws_the_tempered_marginals(prior, solver, steps):
+    """For a product distribution the exact posterior of a token still hidden by the path is its marginal
+    pi_i, so every token is drawn from tempered(pi_i): under the mask prior at any step count (ReMDM remasks, but
+    its re-draws come from the same tempered marginal), and in one step from pure noise under any prior."""
+    target, marginals = product_target(seed=4)
+    field = CategoricalField(3, prior, LogLinear(), MARGINAL if prior == "marginal" else None)
+    samples, _ = draw(field, ExactDenoiser(target, field.path), solver, 6000, steps)
+    temperature = float(solver.rpartition("temperature=")[2])
+    expected = tempered(marginals, temperature)
+    frequencies = F.one_hot(samples, 3).double().mean(0)
+    torch.testing.assert_close(frequencies, expected, atol=0.025, rtol=0)  # 6000 draws: s.e. <= 0.0065
+    assert (expected - marginals).abs().max() > 0.05  # the tempering is visible at this tolerance
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ("gibbs", "unknown categorical solver 'gibbs'"),
     ("remdm:eta", "must be written key=value"),
     ("ancestral:eta=0.1", "unknown option(s) ['eta']"),
     ("ancestral:final=mode", "final step must be one of sample, greedy"),
+    ("ancestral:temperature=0", "sampling temperature must be > 0, got 0.0"),
     ("remdm:strategy=loop", "unknown remasking strategy 'loop'"),
 ])
 def test_bad_solver_specs(spec, message):

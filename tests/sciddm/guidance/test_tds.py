@@ -20,6 +20,7 @@ from sciddm.guidance.tds import tds
 from sciddm.paths.categorical import LogLinear
 from sciddm.rewards import FunctionReward
 from sciddm.sampling import Sampler
+from sciddm.solvers.categorical import tempered
 from tests.sciddm.categorical_targets import ExactDenoiser
 from tests.sciddm.guidance.gaussian_setup import FIELD, REWARD, SAMPLER, exact_network, run
 from tests.sciddm.guidance.test_categorical_gradient import product_target
@@ -52,16 +53,21 @@ def matches(samples, context):
     return 2.0 * (p[:, 0] * p[:, 2]).sum(-1)
 
 
-def test_categorical_tds_corrects_the_first_order_twist():
-    target, _ = product_target(seed=2)
+@pytest.mark.parametrize("sampling_temperature", [1.0, 0.7])
+def test_categorical_tds_corrects_the_first_order_twist(sampling_temperature):
+    """With a tempered solver (``ancestral:temperature=tau``) the model TDS reweights is the tempered one: for a
+    product target, the product of the tempered marginals."""
+    target, marginals = product_target(seed=2)
+    model = tempered(marginals, sampling_temperature)[torch.arange(3), target.states].prod(-1)
     reward = FunctionReward(matches, differentiable=True, name="matches")
-    tilted = target.probs * torch.exp(matches({"x": target.states}, {}) / 0.5)
+    tilted = model * torch.exp(matches({"x": target.states}, {}) / 0.5)
     tilted = tilted / tilted.sum()
     network = ExactDenoiser(target, CATEGORICAL.path)
+    sampler = Sampler(steps=4, categorical_solver=f"ancestral:temperature={sampling_temperature}")
     errors = []
     for particles in (1, 16):
         result = tds(network, {"x": CATEGORICAL}, {"x": torch.zeros(3000, 3, dtype=torch.long)}, {},
-                     Sampler(steps=4), reward, particles, temperature=0.5, generator=torch.Generator().manual_seed(0))
+                     sampler, reward, particles, temperature=0.5, generator=torch.Generator().manual_seed(0))
         errors.append(float(0.5 * (target.histogram(result.samples["x"]) - tilted).abs().sum()))
     assert errors[1] < 0.04                                    # 3000 draws over 27 sequences: noise ~0.03
     assert errors[0] > errors[1] + 0.03                        # the twist alone (one particle) is biased
