@@ -19,7 +19,8 @@ Evaluation noise (``--noise-study``): the test split of Community-small holds 20
 says little. For each method (a fresh draw of the generator itself, i.e. the noise floor; the two baselines;
 each ``--checkpoint NAME=CONFIG,CKPT`` at each of ``--sampling-steps``) and each of ``--sampling-seeds``, it
 draws |test| graphs and scores them against the test split, and draws ``--fresh`` graphs and scores them against
-``--fresh`` new graphs of the generator (seed 10_000, never trained on); it prints mean and standard deviation
+``--fresh`` new graphs of the generator (seed 10_000, never trained on; ``--fresh-seed S`` draws another
+reference, on which to choose settings before scoring them on the standard one); it prints mean and standard deviation
 over the seeds, with how the drawn graphs break into components (two equal / unequal components, three or more,
 an isolated node: why they are not connected).
 
@@ -165,15 +166,17 @@ def checkpoint_samplers(config: str, ckpt: str, settings: list[tuple[int, str, i
 
 
 def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[str, tuple[str, str]],
-                settings: list[tuple[int, str, int, str]], baselines: bool = True) -> dict[str, dict]:
+                settings: list[tuple[int, str, int, str]], baselines: bool = True,
+                fresh_seed: int = FRESH_REFERENCE_SEED) -> dict[str, dict]:
     """Mean and standard deviation over sampling ``seeds`` of every metric, against the test split and against
-    ``fresh`` new generator graphs (see the module docstring), for the generator and the baselines (unless
+    ``fresh`` new generator graphs drawn with ``fresh_seed`` (see the module docstring), for the generator and the
+    baselines (unless
     ``baselines`` is False) and each checkpoint at each ``(steps, time distortion, resample, solver)`` setting.
     Returns ``{method: {reference: {metric: [values]}}}``."""
     splits = load_dataset(dataset)
     generator = GENERATORS[dataset]
     validity = DATASET_VALIDITY.get(dataset, "connected")
-    references = {"test": splits.test, "fresh": generator(num_graphs=fresh, seed=FRESH_REFERENCE_SEED)}
+    references = {"test": splits.test, "fresh": generator(num_graphs=fresh, seed=fresh_seed)}
     draws = {"generator": lambda n, seed: generator(num_graphs=n, seed=1 + seed),
              "Erdos-Renyi": ErdosRenyiBaseline().fit(splits.train).sample,
              "SBM fit": SBMBaseline().fit(splits.train).sample} if baselines else {}
@@ -269,6 +272,9 @@ def main() -> None:
     parser.add_argument("--noise-study", action="store_true", help="mean +- std over sampling seeds (see above)")
     parser.add_argument("--sampling-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--fresh", type=int, default=200, help="size of the fresh generator reference")
+    parser.add_argument("--fresh-seed", type=int, default=FRESH_REFERENCE_SEED,
+                        help="generator seed of the fresh reference (another seed: a validation reference on "
+                             "which to choose sampler settings)")
     parser.add_argument("--checkpoint", nargs="*", default=[], help="NAME=CONFIG,CKPT of trained models")
     parser.add_argument("--sampling-steps", type=int, nargs="+", default=[100])
     parser.add_argument("--time-distortion", nargs="+", default=["identity"], choices=sorted(TIME_DISTORTIONS),
@@ -300,8 +306,8 @@ def main() -> None:
         print("|---" * (len(NOISE_COLUMNS + PROFILE_COLUMNS) + 2) + "|")
         settings = list(itertools.product(args.sampling_steps, args.time_distortion, args.resample,
                                           args.categorical_solver))
-        study = {d: noise_study(d, args.sampling_seeds, args.fresh, checkpoints, settings, not args.no_baselines)
-                 for d in args.dataset}
+        study = {d: noise_study(d, args.sampling_seeds, args.fresh, checkpoints, settings, not args.no_baselines,
+                                args.fresh_seed) for d in args.dataset}
         if args.json:
             write_json(args.json, study)
         return
