@@ -157,7 +157,7 @@ class CategoricalField(Field):
         return solver
 
     def is_terminal(self, t: float) -> bool:
-        return float(self.schedule.alpha(torch.tensor(t, dtype=torch.float64))) >= 1.0
+        return self.path.is_clean(t)
 
     def needs_final_denoise(self, t_min: float) -> bool:
         return not self.is_terminal(t_min)

@@ -74,7 +74,8 @@ def run_sample(argv: Sequence[str]) -> int:
     parser.add_argument("--num_samples", type=int, default=100)
     parser.add_argument("--solver", default=None, help="continuous solver (default: the config's)")
     parser.add_argument("--categorical_solver", default=None,
-                        help="solver for categorical fields, e.g. ancestral or cached (default: the config's)")
+                        help="solver for categorical fields, e.g. ancestral, cached, remdm:eta=0.02 or "
+                             "ancestral:temperature=0.8 (default: the config's)")
     parser.add_argument("--steps", type=int, default=None, help="solver steps (default: the config's)")
     parser.add_argument("--grid", default=None, help="time grid: uniform, log_snr or edm")
     parser.add_argument("--time_distortion", default=None,

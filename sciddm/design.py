@@ -147,6 +147,13 @@ def naturalness(module, samples, context, num_times: int, generator):
     return nelbo_bits_per_token(module, (samples, context), num_times, generator)
 
 
+def without_cache(spec: str) -> str:
+    """The categorical solver ``spec`` with ``cached`` replaced by ``ancestral``, its options kept: the cache would
+    reuse unguided outputs, so gradient guidance needs every step evaluated."""
+    name, sep, options = spec.partition(":")
+    return f"ancestral{sep}{options}" if name.strip() == "cached" else spec
+
+
 def guide(config: str | Path, ckpt_path: str | Path, reward: Reward, settings: GuideSettings, num_samples: int,
           steps: int | None = None, solver: str | None = None, batch_size: int | None = None, seed: int = 0,
           nelbo_times: int = 8) -> dict[str, Any]:
@@ -166,8 +173,8 @@ def guide(config: str | Path, ckpt_path: str | Path, reward: Reward, settings: G
         raise ConfigError(f"{config}: the data module must be a DiffusionDataModule to lay out and write samples")
     overrides = {k: v for k, v in {"steps": steps, "solver": solver}.items() if v is not None}
     sampler = Sampler(**{**vars(module.sampler), **overrides})
-    if settings.method == "gradient" and sampler.categorical_solver.partition(":")[0] == "cached":
-        sampler = Sampler(**{**vars(sampler), "categorical_solver": "ancestral"})  # the cache skips guidance
+    if settings.method == "gradient":
+        sampler = Sampler(**{**vars(sampler), "categorical_solver": without_cache(sampler.categorical_solver)})
     generator = torch.Generator().manual_seed(seed)
     template, context = datamodule.sample_template(num_samples, generator)
     size = batch_size or num_samples

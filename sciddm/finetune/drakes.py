@@ -35,6 +35,7 @@ from sciddm.fields import Context, Field, time_like
 from sciddm.finetune.base import RewardFinetuning
 from sciddm.rewards import Reward, score
 from sciddm.sampling import Sampler
+from sciddm.solvers.categorical import Ancestral, Cached, make_categorical_solver
 
 
 def relaxed_transition(field: CategoricalField, output: Tensor, x_t: Tensor, t: float, s: float | None) -> Tensor:
@@ -85,6 +86,10 @@ class DRAKES(RewardFinetuning):
         symmetric = [name for name, field in self.fields.items() if field.symmetric]
         if symmetric:
             raise ConfigError(f"DRAKES does not support symmetric (edge) fields: {symmetric}")
+        solver = make_categorical_solver(self.sampler.categorical_solver)
+        if type(solver) not in (Ancestral, Cached) or solver.temperature != 1.0 or solver.final != "sample":
+            raise ConfigError(f"DRAKES rollouts take plain ancestral steps; categorical solver "
+                              f"{self.sampler.categorical_solver!r} is not supported (use 'ancestral')")
         self.gumbel_temperature = gumbel_temperature
         self.hard = hard
 

@@ -21,7 +21,9 @@ Proposals, per field:
 * **Categorical fields**: the proposal is the solver's transition under the first-order tilted prediction of
   :mod:`sciddm.guidance.categorical_gradient` (:math:`\tilde p\propto\hat p\,e^{\nabla_{\hat p} v}`); the ratio is
   that of the two factorised transition probabilities at the drawn tokens (real positions only). This is TDS
-  with the discrete first-order twist; no gradient through the network is needed.
+  with the discrete first-order twist; no gradient through the network is needed. With a tempered categorical
+  solver (``ancestral:temperature=tau``) :math:`p_\theta` above is the tempered sampler's model, and both kernels
+  are taken from :meth:`~sciddm.solvers.categorical.CategoricalSolver.distribution`.
 
 A step landing on a noise-free time is deterministic for Gaussian fields (the clean estimate) and gets no twist.
 Resampling (multinomial) happens when the effective sample size falls below ``ess_threshold * P``. Costs per
@@ -99,8 +101,10 @@ def _gaussian_proposal(field: GaussianField, solver, x: Tensor, t: float, s: flo
 def _categorical_proposal(field: CategoricalField, solver, x: Tensor, t: float, s: float, probs: Tensor,
                           gradient: Tensor, context: Context, generator: torch.Generator | None
                           ) -> tuple[Tensor, Tensor]:
-    """A draw from the transition under the tilted prediction and :math:`\\log p_\\theta/\\tilde p` per row."""
-    tilted = tilt(probs, gradient, 1.0)
+    """A draw from the transition under the tilted prediction and :math:`\\log p_\\theta/\\tilde p` per row. The
+    solver tempers what it is given, so the gradient enters scaled by the temperature: the proposal is the
+    first-order twist of the tempered model, :math:`p^{1/\\tau} e^{g}`, not :math:`p^{1/\\tau} e^{g/\\tau}`."""
+    tilted = tilt(probs, gradient, solver.temperature)
     new = field.update(solver, x, t, s, tilted, context, generator)
     if field.is_terminal(s) and solver.final != "sample":
         raise ConfigError("TDS needs a sampled final step for categorical fields (not final=greedy)")

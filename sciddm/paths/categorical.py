@@ -178,6 +178,10 @@ class CategoricalPath:
     def mask_index(self) -> int | None:
         return self.num_classes if self.kind == "mask" else None
 
+    def is_clean(self, t: float) -> bool:
+        """Whether :math:`x_t` is the data itself (:math:`a(t) = 1`): a step onto ``t`` is the final one."""
+        return float(self.schedule.alpha(torch.tensor(t, dtype=torch.float64))) >= 1.0
+
     def _pi(self, like: Tensor) -> Tensor:
         return self.pi.to(dtype=like.dtype if like.is_floating_point() else torch.float32, device=like.device)
 

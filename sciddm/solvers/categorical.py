@@ -21,13 +21,18 @@ Every solver takes a sampling ``temperature`` :math:`\tau > 0`: each step uses t
 :math:`p_\tau(x_0\mid x_t)\propto p_\theta(x_0\mid x_t)^{1/\tau}` in place of :math:`p_\theta` (per token), both
 in the transition and on the final step. :math:`\tau = 1` (the default) is the model; :math:`\tau < 1` sharpens
 every step towards the predicted classes (low-temperature sampling, which trades diversity for the model's modes;
-the samples no longer target :math:`p_\theta`), :math:`\tau\to 0` is greedy at every step.
+the samples no longer target :math:`p_\theta`); as :math:`\tau\to 0` every token that a step changes takes its
+most likely class (which tokens change, e.g. which are unmasked, stays random). A tilt applied to the prediction
+before the solver (categorical gradient guidance, scale :math:`w`) is tempered with it, so it acts with scale
+:math:`w/\tau`.
 
 Solvers are named in configs as ``name`` or ``name:key=value,...`` (e.g. ``remdm:eta=0.05``,
 ``ancestral:final=greedy``, ``ancestral:temperature=0.8``).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -57,8 +62,8 @@ class CategoricalSolver:
     def __init__(self, final: str = "sample", temperature: float = 1.0):
         if final not in FINAL_RULES:
             raise ConfigError(f"final step must be one of {', '.join(FINAL_RULES)}, got {final!r}")
-        if not temperature > 0:
-            raise ConfigError(f"sampling temperature must be > 0, got {temperature}")
+        if not 0 < temperature < math.inf:
+            raise ConfigError(f"sampling temperature must be finite and > 0, got {temperature}")
         self.final = final
         self.temperature = float(temperature)
 
@@ -68,21 +73,17 @@ class CategoricalSolver:
     def transition(self, path: CategoricalPath, x_t: Tensor, t: float, s: float, probs: Tensor) -> Tensor:
         raise NotImplementedError
 
-    @staticmethod
-    def is_final(path: CategoricalPath, s: float) -> bool:
-        """Whether the step onto ``s`` reaches the data (:math:`a(s) = 1`)."""
-        return float(path.schedule.alpha(torch.tensor(s, dtype=torch.float64))) >= 1.0
-
     def distribution(self, path: CategoricalPath, x_t: Tensor, t: float, s: float, probs: Tensor) -> Tensor:
-        """The distribution [..., states] from which ``final="sample"`` draws ``x_s`` given the predicted clean
-        distribution ``probs`` [..., K]: the tempered prediction on the final step, else its transition."""
+        """The distribution from which :meth:`update` draws ``x_s`` (every step but a greedy final one) given the
+        predicted clean distribution ``probs`` [..., K]: on the final step the tempered prediction itself
+        [..., K], else its transition [..., M] over the path's states (K + 1 under the mask prior)."""
         probs = tempered(probs, self.temperature)
-        return probs if self.is_final(path, s) else self.transition(path, x_t, t, s, probs)
+        return probs if path.is_clean(s) else self.transition(path, x_t, t, s, probs)
 
     def update(self, path: CategoricalPath, x_t: Tensor, t: float, s: float, probs: Tensor,
                generator: torch.Generator | None) -> Tensor:
         """``x_s`` given the predicted clean distribution ``probs`` [..., K]."""
-        if self.final == "greedy" and self.is_final(path, s):
+        if self.final == "greedy" and path.is_clean(s):
             return probs.argmax(-1)  # tempering keeps the most likely class
         return draw(self.distribution(path, x_t, t, s, probs), generator)
 

@@ -151,7 +151,8 @@ def test_tempered_sampling_of_a_product_target_draws_the_tempered_marginals(prio
     ("remdm:eta", "must be written key=value"),
     ("ancestral:eta=0.1", "unknown option(s) ['eta']"),
     ("ancestral:final=mode", "final step must be one of sample, greedy"),
-    ("ancestral:temperature=0", "sampling temperature must be > 0, got 0.0"),
+    ("ancestral:temperature=0", "sampling temperature must be finite and > 0, got 0.0"),
+    ("ancestral:temperature=inf", "sampling temperature must be finite and > 0, got inf"),
     ("remdm:strategy=loop", "unknown remasking strategy 'loop'"),
 ])
 def test_bad_solver_specs(spec, message):

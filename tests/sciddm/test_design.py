@@ -13,6 +13,7 @@ import torch
 
 from sciddm.checkpoints import load_model
 from sciddm.cli import main
+from sciddm.design import without_cache
 from sciddm.rewards import FunctionReward
 from tests.sciddm.toy_run import CONFIG
 
@@ -127,3 +128,10 @@ def test_categorical_model_gets_nelbo_scores_and_gradient_guidance_raises_the_re
         assert all(float(r["nelbo_bits_per_token"]) > 0 for r in rows)
         means[method] = report["reward_summary"]["mean"]
     assert means["gradient"] > means["none"] + 0.2
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("cached", "ancestral"), ("cached:final=greedy", "ancestral:final=greedy"),
+    ("cached:temperature=0.8", "ancestral:temperature=0.8"), ("remdm:eta=0.1", "remdm:eta=0.1")])
+def test_gradient_guidance_turns_the_cache_off_and_keeps_the_solver_options(spec, expected):
+    assert without_cache(spec) == expected

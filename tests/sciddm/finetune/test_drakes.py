@@ -134,3 +134,6 @@ def test_bad_settings_fail_clearly():
         DRAKES(ContextNetwork(), {"x": CategoricalField(K, symmetric=True)}, LINEAR)
     with pytest.raises(ConfigError, match="gumbel_temperature must be > 0"):
         DRAKES(ContextNetwork(), {"x": FIELD}, LINEAR, gumbel_temperature=0.0)
+    for spec in ("remdm:eta=0.05", "ancestral:temperature=0.5", "cached:final=greedy"):
+        with pytest.raises(ConfigError, match=f"categorical solver '{spec}' is not supported"):
+            DRAKES(ContextNetwork(), {"x": FIELD}, LINEAR, sampler=Sampler(categorical_solver=spec))
