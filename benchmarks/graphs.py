@@ -35,11 +35,12 @@ between, the core's RePaint option: NFE = resample x steps) and ``--categorical-
 solver spec, e.g. ``ancestral:final=greedy``: the step onto t = 0 takes the most likely class instead of
 drawing from the predicted distribution); ``--no-baselines`` skips the generator and baseline rows.
 
-Paired comparison (``--paired``): one fresh reference of 200 graphs is itself a noisy draw (the generator scores
-0.0021 degree EMD against seed 10_000 and 0.0059 against seed 20_000), so a fixed reference can decide a close
-comparison by luck. With ``--paired`` sampling seed ``i`` is scored against its own reference (generator seed
-``--fresh-seed + i``), every method meets the same references, and a table of each model's mean difference to each
-baseline, with its standard error over the seeds, follows the rows (``paired_differences``).
+Paired comparison (``--paired``): one fresh reference of 200 graphs is itself a noisy draw (fresh generator draws,
+5 sampling seeds each, score 0.0021 degree EMD against the reference of seed 10_000 and 0.0059 against that of seed
+20_000, with other sampling seeds), so a fixed reference can decide a close comparison by luck. With ``--paired``
+sampling seed ``i`` is scored against its own reference (generator seed ``--fresh-seed + i``), every method meets
+the same references, and a table of each model's mean difference to each baseline, with its standard error over
+the seeds, follows the rows (``paired_differences``).
 
 Training exposure (``--bridge-exposure``, Community-small): how often the corrupted training graph ``x_t`` has no
 edge left between the two communities (closed form, domains/graphs/exposure.py), per ``t`` and averaged over the
@@ -344,13 +345,17 @@ def main() -> None:
         print("|---" * (len(NOISE_COLUMNS + PROFILE_COLUMNS) + 2) + "|")
         settings = list(itertools.product(args.sampling_steps, args.time_distortion, args.resample,
                                           args.categorical_solver))
+        if args.paired and len(args.sampling_seeds) < 2:
+            parser.error("--paired needs at least two --sampling-seeds (a standard error over the seeds)")
         study = {d: noise_study(d, args.sampling_seeds, args.fresh, checkpoints, settings, not args.no_baselines,
                                 args.fresh_seed, args.paired) for d in args.dataset}
         if args.paired and not args.no_baselines:
             for result in study.values():
                 print_paired_differences(result)
         if args.json:
-            write_json(args.json, study)
+            write_json(args.json, {"settings": {"sampling_seeds": args.sampling_seeds, "fresh": args.fresh,
+                                                "fresh_seed": args.fresh_seed, "paired": args.paired},
+                                   "results": study})
         return
     samples = key_values(parser, "--samples", args.samples)
     configs = key_values(parser, "--config", args.config)

@@ -160,19 +160,14 @@ def diffusion_methods(module, datamodule, args: argparse.Namespace) -> dict[str,
 
         return call
 
-    one_step_estimate = run("estimate", sampler)
     symmetries = len(grid_symmetries())
-
-    def symmetric_one_step_estimate(volume: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
-        return symmetry_average(lambda v, m: one_step_estimate(v, m)[0], volume, mask), symmetries
-
     methods = {
         "(a) diffusion + replacement": run("replace", sampler),
         f"(a') replacement, mean of {args.ensemble}": run("replace", sampler, args.ensemble),
         "(b) diffusion + DPS": run("dps", sampler, guidance_scale=args.dps_scale),
         "(c) diffusion, no consistency": run("none", sampler),
-        CURVE_METHODS[0]: one_step_estimate,
-        CURVE_METHODS[1]: symmetric_one_step_estimate,
+        CURVE_METHODS[0]: run("estimate", sampler),
+        CURVE_METHODS[1]: run("estimate", sampler, symmetries=symmetries),
         CURVE_METHODS[2]: run("estimate", sampler, symmetries=symmetries, polarity=True),
     }
     if args.adapt_steps:
