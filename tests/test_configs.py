@@ -7,12 +7,14 @@ import pytest
 
 from sciddm.cli import main
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[1] / "configs"
+OVERLAYS = sorted((ROOT / "overlays").glob("*.yaml"))  # partial configs, stacked on a full one
+CONFIGS = sorted(set(ROOT.rglob("*.yaml")) - set(OVERLAYS))
 
 
-def parse(config: Path) -> int:
+def parse(*configs: Path) -> int:
     try:
-        return main(["fit", "--config", str(config), "--print_config"])
+        return main(["fit", *(arg for config in configs for arg in ("--config", str(config))), "--print_config"])
     except SystemExit as exit_:  # LightningCLI exits after printing
         return exit_.code
 
@@ -20,6 +22,11 @@ def parse(config: Path) -> int:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_config_parses_against_the_code(config, capsys):
     assert parse(config) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda path: path.name)
+def test_overlay_parses_on_top_of_a_full_config(overlay, capsys):
+    assert parse(ROOT / "molecules" / "qm9.yaml", overlay) == 0, capsys.readouterr().err
 
 
 def test_a_stale_argument_is_caught(tmp_path, capsys):

@@ -249,10 +249,13 @@ class DiffusionModule(pl.LightningModule):
         ``datamodule.sampling_steering`` (e.g. inpainting of observed values). ``indices`` are the request
         indices of the rows, passed on to domains whose samples belong to given inputs (e.g. images to segment)."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
+        # Layouts (atom counts, conditions...) are drawn on the CPU, where data modules keep their tables; on
+        # the CPU they share the sampling stream, elsewhere they get a CPU stream of the same seed.
+        layout_generator = generator if generator.device.type == "cpu" else torch.Generator().manual_seed(seed)
         if indices is not None and "indices" in inspect.signature(datamodule.sample_template).parameters:
-            template, context = datamodule.sample_template(num_samples, generator, indices=indices)
+            template, context = datamodule.sample_template(num_samples, layout_generator, indices=indices)
         else:
-            template, context = datamodule.sample_template(num_samples, generator)
+            template, context = datamodule.sample_template(num_samples, layout_generator)
         template = {k: v.to(self.device) for k, v in template.items()}
         context = {k: v.to(self.device) for k, v in context.items()}
         steering = getattr(datamodule, "sampling_steering", lambda fields: {})(self.fields)
