@@ -126,7 +126,11 @@ def measure_denoiser(name: str, batch_size: int, repeats: int, device: str, thre
 
 
 def _child(queue, *args) -> None:
-    queue.put(measure_denoiser(*args))
+    """Measure in a fresh process; a failure is reported back (the parent would otherwise wait forever)."""
+    try:
+        queue.put(measure_denoiser(*args))
+    except Exception as error:  # noqa: BLE001  # any failure ends this row, not the benchmark
+        queue.put({"error": f"{type(error).__name__}: {error}"})
 
 
 def denoisers(args: argparse.Namespace) -> None:
@@ -145,6 +149,9 @@ def denoisers(args: argparse.Namespace) -> None:
             process.start()
             row = queue.get()
             process.join()
+            if "error" in row:
+                print(f"| {batch_size} | | | {name} | failed: {row['error']} | | | |", flush=True)
+                continue
             total += row["cpu_seconds"]
             print(f"| {batch_size} | {row['max_atoms']} | {100 * row['pair_fill']:.0f}% | {name} | {row['params']:,} | "
                   f"{row['train']:.1f} | {row['forward']:.1f} | {row['peak_mib']:.0f} |", flush=True)
