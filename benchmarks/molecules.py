@@ -31,6 +31,7 @@ import argparse
 import multiprocessing
 import resource
 import time
+from queue import Empty
 
 import torch
 import torch.nn.functional as F
@@ -133,6 +134,16 @@ def _child(queue, *args) -> None:
         queue.put({"error": f"{type(error).__name__}: {error}"})
 
 
+def child_result(queue, process) -> dict:
+    """The child's row, or an error row once it has died without one (a crash, or a kill for memory)."""
+    while True:
+        try:
+            return queue.get(timeout=5)
+        except Empty:
+            if not process.is_alive():
+                return {"error": f"the measuring process died (exit code {process.exitcode})"}
+
+
 def denoisers(args: argparse.Namespace) -> None:
     unit = "mol/s" if args.device == "cuda" else "mol per CPU s"
     print(f"device={args.device} threads={args.threads} repeats={args.repeats}")
@@ -147,7 +158,7 @@ def denoisers(args: argparse.Namespace) -> None:
             process = context.Process(target=_child, args=(queue, name, batch_size, args.repeats, args.device,
                                                            args.threads))
             process.start()
-            row = queue.get()
+            row = child_result(queue, process)
             process.join()
             if "error" in row:
                 print(f"| {batch_size} | | | {name} | failed: {row['error']} | | | |", flush=True)

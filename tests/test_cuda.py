@@ -2,10 +2,12 @@
 
 The molecule model is the one configs/molecules/qm9.yaml trains on a GPU, at a small width: its outputs must
 agree with the CPU's, sampling through ``sample_from`` must be seeded and keep the joint state's constraints,
-and a checkpoint written by a GPU run must load on the CPU (``weights_only=True``) with the same weights.
+and a checkpoint written during GPU training must load on the CPU (``weights_only=True``) with the same weights.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import pytorch_lightning as pl
@@ -27,7 +29,10 @@ SMILES = ["C", "CC", "CO", "CN", "C=O", "C#N", "O", "N", "CCO", "CCC", "c1ccccc1
 
 @pytest.fixture(autouse=True)
 def full_precision_matmuls():
-    """TF32 (enabled by TORCH_ALLOW_TF32_CUBLAS_OVERRIDE for training runs) would loosen the comparisons."""
+    """TF32 would loosen the comparisons; TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 (used for training runs) forces
+    it whatever the flags say, so it must be unset here."""
+    if os.environ.get("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE") == "1":
+        pytest.fail("unset TORCH_ALLOW_TF32_CUBLAS_OVERRIDE: it forces TF32 matrix products")
     previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     yield
@@ -85,18 +90,24 @@ def test_sampling_on_cuda_is_seeded_and_keeps_the_constraints(data):
     assert first["bonds"][padding].abs().sum() == 0 and first["pos"][~mask].abs().sum() == 0
 
 
-def test_a_gpu_trained_checkpoint_loads_on_the_cpu(data, tmp_path):
+def test_a_checkpoint_written_during_gpu_training_loads_on_the_cpu(data, tmp_path):
+    """As in a GPU run: ModelCheckpoint writes while the weights are on the device (after ``fit`` Lightning has
+    moved them back to the CPU, so a checkpoint saved then would not test this)."""
     module = DiffusionModule(small_network(EQGATDenoiser), molecule_fields(data.marginals), lr=1e-3)
-    trainer = pl.Trainer(accelerator="gpu", devices=1, max_steps=12, logger=False, enable_checkpointing=False,
+    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_epochs=1,
+                                               save_on_train_epoch_end=True)
+    trainer = pl.Trainer(accelerator="gpu", devices=1, max_steps=12, logger=False, callbacks=[checkpoints],
                          enable_progress_bar=False, limit_val_batches=0, default_root_dir=tmp_path)
     trainer.fit(module, datamodule=data)
-    path = tmp_path / "gpu.ckpt"
-    trainer.save_checkpoint(path)
+    path = tmp_path / "last.ckpt"
+    saved = torch.load(path, weights_only=True)["state_dict"]  # tensors come back on the device they were saved from
+    assert {value.device.type for value in saved.values()} == {"cuda"}
+    assert torch.load(path, weights_only=True)["global_step"] == 12
     trained = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     assert all(torch.isfinite(v).all() for v in trained.values() if v.is_floating_point())
     fresh = DiffusionModule(small_network(EQGATDenoiser), molecule_fields(data.marginals))
     changed = [k for k, v in fresh.state_dict().items() if v.is_floating_point() and not torch.equal(v, trained[k])]
     assert any(k.startswith("network.") for k in changed)  # the optimiser moved the weights
-    load_weights(fresh, path)
+    load_weights(fresh, path)  # map_location="cpu", weights_only=True
     for key, value in fresh.state_dict().items():
-        assert torch.equal(value, trained[key]), key
+        assert value.device.type == "cpu" and torch.equal(value, trained[key]), key

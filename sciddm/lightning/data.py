@@ -58,8 +58,10 @@ class DiffusionDataModule(pl.LightningDataModule):
     @abstractmethod
     def sample_template(self, num_samples: int, generator: torch.Generator | None = None
                         ) -> tuple[dict[str, Tensor], Context]:
-        """Tensors shaped like ``num_samples`` draws of each field, and their context.
+        """Tensors shaped like ``num_samples`` draws of each field, and their context, on the CPU.
 
+        ``generator`` is a CPU generator (``DiffusionModule.sample_from`` passes one even when it samples on a
+        GPU); layouts drawn from it (atom counts, conditions...) must not depend on the sampling device.
         Domains whose samples belong to given inputs (an image to segment, a survey to reconstruct) may accept
         a keyword ``indices`` (a LongTensor of request indices, one per row, as sharded by ``predict``) and
         return the rows for those requests.
