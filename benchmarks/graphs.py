@@ -42,6 +42,10 @@ sampling seed ``i`` is scored against its own reference (generator seed ``--fres
 the same references, and a table of each model's mean difference to each baseline, with its standard error over
 the seeds, follows the rows (``paired_differences``).
 
+``--pool A.json B.json ...`` pools paired studies written with ``--json`` on parts of the same references (say the
+baselines in one run and a model in two others, on disjoint seed ranges) and prints the pooled means and paired
+differences (``pool_paired``).
+
 Training exposure (``--bridge-exposure``, Community-small): how often the corrupted training graph ``x_t`` has no
 edge left between the two communities (closed form, domains/graphs/exposure.py), per ``t`` and averaged over the
 uniform training times, under the config's cosine keep schedule and the training edge marginals.
@@ -62,6 +66,7 @@ import argparse
 import dataclasses
 import functools
 import itertools
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +83,7 @@ from domains.graphs.exposure import mean_unlinked_probability, predicted_bridges
 from domains.graphs.metrics import DATASET_VALIDITY, graph_metrics
 from domains.graphs.readers import read_graphs
 from domains.graphs.validity import component_profile
+from sciddm.errors import ConfigError
 from sciddm.io import write_json
 from sciddm.paths.categorical import CategoricalPath, Cosine
 from sciddm.sampling import Sampler
@@ -223,14 +229,38 @@ def paired_differences(study: dict[str, dict], method: str, baseline: str, refer
 
 def print_paired_differences(study: dict[str, dict], baselines: tuple[str, ...] = ("SBM fit", "Erdos-Renyi")) -> None:
     """Markdown table of :func:`paired_differences` of every checkpoint row, and of the generator (what a perfect
-    model would show), against each baseline."""
+    model would show), against each baseline: mean ± standard error (t = mean / standard error)."""
     print("\n| method - baseline | " + " | ".join(NOISE_COLUMNS) + " |")
     print("|---" * (len(NOISE_COLUMNS) + 1) + "|")
     for method in (m for m in study if m not in baselines):
         for baseline in baselines:
-            cells = [f"{mean:+.4f} ± {error:.4f}" for mean, error in
-                     paired_differences(study, method, baseline).values()]
+            cells = [f"{mean:+.2g} ± {error:.2g} (t {mean / error if error > 0 else float('nan'):+.1f})"
+                     for mean, error in paired_differences(study, method, baseline).values()]
             print(f"| {method} - {baseline} | " + " | ".join(cells) + " |")
+
+
+def pool_paired(studies: list[dict], dataset: str) -> tuple[dict[str, dict], list[int]]:
+    """One paired study from several ``--paired --json`` files run on parts of the same references (the same
+    ``--fresh`` and ``--fresh-seed``), e.g. the baselines in one run and a model in two others: every method's
+    per-seed values, keyed by sampling seed, restricted to the seeds all methods have, in seed order. A seed met
+    twice by one method, or files on different references, are refused."""
+    references = {(study["settings"]["fresh"], study["settings"]["fresh_seed"]) for study in studies}
+    if len(references) != 1 or not all(study["settings"]["paired"] for study in studies):
+        raise ConfigError(f"pooled studies must be paired and share one reference setting, got {sorted(references)}")
+    by_seed: dict[str, dict[int, dict[str, float]]] = {}
+    for study in studies:
+        seeds = study["settings"]["sampling_seeds"]
+        for method, result in study["results"][dataset].items():
+            values = by_seed.setdefault(method, {})
+            for i, seed in enumerate(seeds):
+                if seed in values:
+                    raise ConfigError(f"{method!r} has sampling seed {seed} in two pooled files")
+                values[seed] = {column: result["fresh"][column][i] for column in NOISE_COLUMNS + PROFILE_COLUMNS}
+    common = sorted(set.intersection(*(set(values) for values in by_seed.values())))
+    pooled = {method: {"fresh": {column: [values[seed][column] for seed in common]
+                                 for column in NOISE_COLUMNS + PROFILE_COLUMNS}}
+              for method, values in by_seed.items()}
+    return pooled, common
 
 
 def scored(graphs: list[nx.Graph], reference: list[nx.Graph], validity: str) -> dict[str, float]:
@@ -322,10 +352,29 @@ def main() -> None:
     parser.add_argument("--categorical-solver", nargs="+", default=["ancestral"],
                         help="core categorical solver specs, e.g. ancestral:final=greedy")
     parser.add_argument("--no-baselines", action="store_true", help="noise study of the checkpoints only")
+    parser.add_argument("--pool", nargs="+", type=Path, default=[],
+                        help="paired-study JSON files on parts of the same references: pooled means and differences")
     parser.add_argument("--bridge-exposure", action="store_true", help="Community-small training exposure (above)")
     parser.add_argument("--cut-calibration", action="store_true",
                         help="bridges the checkpoints restore across an emptied cut (above)")
     args, overrides = parser.parse_known_args()
+    if args.pool:
+        studies = []
+        for path in args.pool:
+            try:
+                studies.append(json.loads(path.read_text()))
+            except (OSError, ValueError) as error:
+                parser.error(f"--pool: cannot read {path} as JSON ({type(error).__name__})")
+        for dataset in args.dataset:
+            try:
+                pooled, seeds = pool_paired(studies, dataset)
+            except (ConfigError, KeyError) as error:
+                parser.error(f"--pool: {error}")
+            print(f"{dataset}: {len(seeds)} paired seeds ({seeds[0]}-{seeds[-1]})")
+            for method, result in pooled.items():
+                print(f"| {method} | " + " | ".join(f"{np.mean(v):.4f}" for v in result["fresh"].values()) + " |")
+            print_paired_differences(pooled)
+        return
     if args.bridge_exposure:
         for key, value in bridge_exposure([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7]).items():
             print(f"| {key} | {value:.4f} |")

@@ -29,3 +29,31 @@ def test_paired_study_draws_one_reference_per_seed():
     # seed 0 meets the same reference either way; seed 3 does not
     fresh_values = [run["generator"]["fresh"]["degree_mmd2_emd"] for run in (study, unpaired)]
     assert fresh_values[0][0] == fresh_values[1][0] and fresh_values[0][1] != fresh_values[1][1]
+
+
+def _study(seeds, methods, fresh_seed=30000):
+    """A paired-study JSON payload whose values encode (method, seed), so misalignment shows."""
+    columns = benchmark.NOISE_COLUMNS + benchmark.PROFILE_COLUMNS
+    results = {method: {"fresh": {c: [offset + seed for seed in seeds] for c in columns}}
+               for method, offset in methods.items()}
+    return {"settings": {"sampling_seeds": list(seeds), "fresh": 200, "fresh_seed": fresh_seed, "paired": True},
+            "results": {"community_small": results}}
+
+
+def test_pooling_aligns_methods_by_seed_across_files():
+    baselines = _study(range(0, 6), {"SBM fit": 1000.0})
+    model_a, model_b = _study([3, 4, 5], {"model": 2000.0}), _study([0, 1, 2, 7], {"model": 2000.0})
+    pooled, seeds = benchmark.pool_paired([baselines, model_b, model_a], "community_small")
+    assert seeds == [0, 1, 2, 3, 4, 5]  # seed 7 has no baseline row
+    assert pooled["model"]["fresh"]["degree_mmd2_emd"] == [2000.0 + s for s in seeds]
+    assert pooled["SBM fit"]["fresh"]["validity"] == [1000.0 + s for s in seeds]
+    mean, error = benchmark.paired_differences(pooled, "model", "SBM fit")["orbit_mmd2_tv"]
+    assert mean == pytest.approx(1000.0) and error == pytest.approx(0.0)
+
+
+def test_pooling_refuses_other_references_and_repeated_seeds():
+    with pytest.raises(benchmark.ConfigError, match="share one reference"):
+        benchmark.pool_paired([_study([0, 1], {"a": 0.0}), _study([2, 3], {"a": 0.0}, fresh_seed=20000)],
+                              "community_small")
+    with pytest.raises(benchmark.ConfigError, match="seed 1 in two pooled files"):
+        benchmark.pool_paired([_study([0, 1], {"a": 0.0}), _study([1, 2], {"a": 0.0})], "community_small")
