@@ -4,9 +4,10 @@ sparse over a :class:`sparse.MoleculeGraph` (:class:`SparseEGNNDenoiser`, :class
 Contract (see the project's architecture notes): ``forward(x_t, t, context) -> dict`` with
 ``x_t = {"pos": [B, N, 3], "atom_types": [B, N, Ka], "charges": [B, N, Kc], "bonds": [B, N, N, Kb]}``
 (categorical fields as float one-hot / probability vectors), ``t`` [B] in [0, 1] and
-``context["node_mask"]`` [B, N] bool (plus ``context[condition_key]`` [B] for conditional models, see
-:class:`layers.InputEmbedding`). Outputs: ``pos`` (equivariant, see :class:`layers.OutputHeads`) and
-logits ``atom_types`` [B, N, Ka], ``charges`` [B, N, Kc], ``bonds`` [B, N, N, Kb] (invariant, symmetric).
+``context["node_mask"]`` [B, N] bool (plus ``context[condition_key]`` [B] for conditional models and, with
+``self_conditioning=True``, the previous clean estimate; see :class:`layers.InputEmbedding`). Outputs: ``pos``
+(equivariant, see :class:`layers.OutputHeads`) and logits ``atom_types`` [B, N, Ka], ``charges`` [B, N, Kc],
+``bonds`` [B, N, N, Kb] (invariant, symmetric).
 Scalars see the geometry only through distances; coordinates and vector features are only ever combined
 linearly with invariant coefficients, so rotations, reflections and translations of ``pos`` act on the
 position output and leave the logits unchanged; permuting atoms permutes every output.
@@ -76,10 +77,12 @@ class EGNNDenoiser(nn.Module):
 
     def __init__(self, num_atom_types: int = 5, num_charges: int = 3, num_bond_types: int = 5,
                  hidden_dim: int = 128, edge_dim: int = 32, time_dim: int = 64, num_layers: int = 6,
-                 predict_displacement: bool = False, condition_key: str | None = None):
+                 predict_displacement: bool = False, condition_key: str | None = None,
+                 self_conditioning: bool = False):
         super().__init__()
+        self.self_conditioning = self_conditioning
         self.embed = InputEmbedding(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim, time_dim,
-                                    condition_key)
+                                    condition_key, self_conditioning)
         self.layers = nn.ModuleList(self.layer_type(hidden_dim, edge_dim) for _ in range(num_layers))
         self.heads = OutputHeads(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim,
                                  predict_displacement)
@@ -195,11 +198,12 @@ class EQGATDenoiser(nn.Module):
     def __init__(self, num_atom_types: int = 5, num_charges: int = 3, num_bond_types: int = 5,
                  hidden_dim: int = 128, vector_dim: int = 32, edge_dim: int = 32, time_dim: int = 64,
                  num_layers: int = 6, num_rbf: int = 16, predict_displacement: bool = False,
-                 condition_key: str | None = None):
+                 condition_key: str | None = None, self_conditioning: bool = False):
         super().__init__()
         self.vector_dim = vector_dim
+        self.self_conditioning = self_conditioning
         self.embed = InputEmbedding(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim, time_dim,
-                                    condition_key)
+                                    condition_key, self_conditioning)
         self.layers = nn.ModuleList(self.layer_type(hidden_dim, vector_dim, edge_dim, num_rbf)
                                     for _ in range(num_layers))
         self.heads = OutputHeads(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim,

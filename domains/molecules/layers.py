@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from sciddm.nn import SinusoidalTimeEmbedding
+from sciddm.self_conditioning import previous_estimate
 
 if TYPE_CHECKING:
     from domains.molecules.sparse import MoleculeGraph
@@ -51,19 +52,33 @@ def symmetrise(x: Tensor) -> Tensor:
 
 
 class InputEmbedding(nn.Module):
-    """Invariant node features from (noisy) atom-type and charge distributions, the time and, with
+    r"""Invariant node features from (noisy) atom-type and charge distributions, the time and, with
     ``condition_key``, a scalar condition ``context[condition_key]`` [B] (``NaN`` = no condition: the
     classifier-free-guidance null, seen as the pair (0, 1) instead of (c, 0)); edge features from the (noisy,
-    symmetrised) bond distribution."""
+    symmetrised) bond distribution.
+
+    With ``self_conditioning`` (:mod:`sciddm.self_conditioning`) they also read the previous clean estimate:
+    atom-type and charge probabilities at the nodes; at the edges the (symmetrised) bond probabilities and the
+    distance :math:`\lVert \tilde x_{0,i} - \tilde x_{0,j} \rVert` between the estimated positions, which is
+    invariant because the estimate is equivariant. Without an estimate all of these read zero.
+    """
 
     def __init__(self, num_atom_types: int, num_charges: int, num_bond_types: int, hidden_dim: int,
-                 edge_dim: int, time_dim: int, condition_key: str | None = None):
+                 edge_dim: int, time_dim: int, condition_key: str | None = None, self_conditioning: bool = False):
         super().__init__()
         self.time = SinusoidalTimeEmbedding(time_dim)
         self.condition_key = condition_key
+        self.self_conditioning = self_conditioning
+        self.sizes = {"pos": 3, "atom_types": num_atom_types, "charges": num_charges, "bonds": num_bond_types}
         extra = 2 if condition_key is not None else 0
-        self.node = mlp(num_atom_types + num_charges + time_dim + extra, hidden_dim, hidden_dim)
-        self.edge = mlp(num_bond_types, edge_dim, edge_dim)
+        estimate = 2 if self_conditioning else 1  # the noisy input, and the previous estimate
+        self.node = mlp(estimate * (num_atom_types + num_charges) + time_dim + extra, hidden_dim, hidden_dim)
+        self.edge = mlp(estimate * num_bond_types + (1 if self_conditioning else 0), edge_dim, edge_dim)
+
+    def estimates(self, x_t: dict[str, Tensor], context: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The previous estimate of every field, dense, zeros where there is none."""
+        return {name: previous_estimate(context, name, (*x_t[name].shape[:-1], size), x_t[name])
+                for name, size in self.sizes.items()}
 
     def per_molecule(self, t: Tensor, context: dict[str, Tensor], dtype: torch.dtype) -> Tensor:
         """[B, F]: the time embedding, then (c, 0) or (0, 1) for the condition if there is one."""
@@ -78,16 +93,25 @@ class InputEmbedding(nn.Module):
         """Dense: node features [B, N, hidden], edge features [B, N, N, edge]."""
         atoms = x_t["atom_types"]
         per_atom = self.per_molecule(t, context, atoms.dtype)[:, None, :].expand(*atoms.shape[:2], -1)
-        h = self.node(torch.cat([atoms, x_t["charges"], per_atom], dim=-1))
-        return h, self.edge(symmetrise(x_t["bonds"]))
+        nodes, edges = [atoms, x_t["charges"]], [symmetrise(x_t["bonds"])]
+        if self.self_conditioning:
+            estimate = self.estimates(x_t, context)
+            nodes += [estimate["atom_types"], estimate["charges"]]
+            edges += [symmetrise(estimate["bonds"]), distances(estimate["pos"])[1]]
+        return self.node(torch.cat([*nodes, per_atom], dim=-1)), self.edge(torch.cat(edges, dim=-1))
 
     def sparse(self, x_t: dict[str, Tensor], t: Tensor, context: dict[str, Tensor],
                graph: MoleculeGraph) -> tuple[Tensor, Tensor]:
         """Sparse: node features [M, hidden] of the real atoms, edge features [E, edge] of the graph's edges."""
         atoms = graph.atoms(x_t["atom_types"])
         per_atom = self.per_molecule(t, context, atoms.dtype)[graph.batch]
-        h = self.node(torch.cat([atoms, graph.atoms(x_t["charges"]), per_atom], dim=-1))
-        return h, self.edge(graph.symmetrise(graph.edges(x_t["bonds"])))
+        nodes, edges = [atoms, graph.atoms(x_t["charges"])], [graph.symmetrise(graph.edges(x_t["bonds"]))]
+        if self.self_conditioning:
+            estimate = self.estimates(x_t, context)
+            nodes += [graph.atoms(estimate["atom_types"]), graph.atoms(estimate["charges"])]
+            edges += [graph.symmetrise(graph.edges(estimate["bonds"])),
+                      graph.relative_positions(graph.atoms(estimate["pos"]))[1]]
+        return self.node(torch.cat([*nodes, per_atom], dim=-1)), self.edge(torch.cat(edges, dim=-1))
 
 
 class OutputHeads(nn.Module):

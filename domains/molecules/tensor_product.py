@@ -77,11 +77,12 @@ class TensorProductDenoiser(nn.Module):
     def __init__(self, num_atom_types: int = 5, num_charges: int = 3, num_bond_types: int = 5,
                  hidden_dim: int = 128, vector_dim: int = 32, edge_dim: int = 32, time_dim: int = 64,
                  num_layers: int = 6, num_rbf: int = 16, predict_displacement: bool = False,
-                 condition_key: str | None = None):
+                 condition_key: str | None = None, self_conditioning: bool = False):
         super().__init__()
         self.hidden_dim, self.vector_dim = hidden_dim, vector_dim
+        self.self_conditioning = self_conditioning
         self.embed = InputEmbedding(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim, time_dim,
-                                    condition_key)
+                                    condition_key, self_conditioning)
         self.layers = nn.ModuleList(TensorProductLayer(hidden_dim, vector_dim, edge_dim, num_rbf)
                                     for _ in range(num_layers))
         self.heads = OutputHeads(num_atom_types, num_charges, num_bond_types, hidden_dim, edge_dim,

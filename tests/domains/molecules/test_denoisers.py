@@ -6,6 +6,7 @@ import torch
 from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser, SparseEGNNDenoiser, SparseEQGATDenoiser
 from domains.molecules.layers import masked_mean
 from domains.molecules.tensor_product import TensorProductDenoiser
+from sciddm.self_conditioning import SELF_CONDITION, is_self_conditioned, with_estimates
 
 SIZES = {"num_atom_types": 5, "num_charges": 3, "num_bond_types": 5}
 NETWORKS = {
@@ -108,3 +109,46 @@ def test_outputs_symmetric_zero_com_and_trainable(name):
     grads = [p.grad for p in net.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert sum(int(g.abs().sum() > 0) for g in grads) >= 0.9 * len(grads)
+
+
+def with_estimate(x_t: dict, context: dict, generator: torch.Generator) -> dict:
+    """``context`` carrying a previous clean estimate (the form ``Field.denoised`` gives: positions, probabilities)."""
+    estimate, _, _ = noisy_batch(generator, real=tuple(int(n) for n in context["node_mask"].sum(1)),
+                                 atoms=context["node_mask"].shape[1])
+    return with_estimates(context, estimate)
+
+
+def test_self_conditioned_networks_are_e3_equivariant_in_input_and_estimate(name):
+    """Rotating/reflecting and translating the noisy positions and the estimated positions together rotates the
+    position output (plus the shift) and leaves the logits unchanged."""
+    torch.manual_seed(0)
+    net = NETWORKS[name](self_conditioning=True)
+    generator = torch.Generator().manual_seed(11)
+    x_t, t, context = noisy_batch(generator)
+    context = with_estimate(x_t, context, generator)
+    mask = context["node_mask"][..., None]
+    q, shift = random_orthogonal(generator), torch.randn(1, 1, 3, generator=generator)
+    estimate = context[SELF_CONDITION]
+    moved_context = with_estimates(context, dict(estimate, pos=(estimate["pos"] @ q.T + shift) * mask))
+    out = net(x_t, t, context)
+    out_moved = net(dict(x_t, pos=(x_t["pos"] @ q.T + shift) * mask), t, moved_context)
+    torch.testing.assert_close(out_moved["pos"], (out["pos"] @ q.T + shift) * mask, atol=ATOL, rtol=0)
+    for field in ("atom_types", "charges", "bonds"):
+        torch.testing.assert_close(out_moved[field], out[field], atol=ATOL, rtol=0)
+
+
+def test_self_conditioned_networks_read_the_estimate_and_zeros_when_there_is_none(name):
+    torch.manual_seed(0)
+    net = NETWORKS[name](self_conditioning=True)
+    assert is_self_conditioned(net) and not is_self_conditioned(NETWORKS[name]())
+    generator = torch.Generator().manual_seed(12)
+    x_t, t, context = noisy_batch(generator)
+    zeros = with_estimates(context, {k: torch.zeros_like(v) for k, v in x_t.items()})
+    without, with_zeros = net(x_t, t, context), net(x_t, t, zeros)
+    for field in without:
+        torch.testing.assert_close(with_zeros[field], without[field], atol=0, rtol=0)
+    for field in ("pos", "atom_types", "charges", "bonds"):  # each part of the estimate is read
+        estimate = {k: torch.zeros_like(v) for k, v in x_t.items()}
+        estimate[field] = with_estimate(x_t, context, generator)[SELF_CONDITION][field]
+        changed = net(x_t, t, with_estimates(context, estimate))
+        assert max((changed[k] - without[k]).abs().max() for k in without) > 1e-6, field  # unread: exactly 0

@@ -16,6 +16,9 @@ from domains.molecules.validity import canonical_smiles, sanitized
 from sciddm.categorical_fields import CategoricalField
 from sciddm.errors import ConfigError
 from sciddm.fields import GaussianField
+from sciddm.lightning.module import DiffusionModule
+from sciddm.sampling import Sampler
+from sciddm.self_conditioning import SELF_CONDITION
 
 from .conftest import embedded
 from .test_denoisers import random_orthogonal
@@ -161,3 +164,29 @@ def test_samples_are_written_drawn_and_scored(data, tmp_path):
                "charges": torch.zeros_like(fields["charges"]), "bonds": torch.full_like(fields["bonds"], 3)}
     bad = data.evaluate_samples(garbage, context)
     assert bad["validity"] == 0.0 and bad["num_molecules"] == 8 and bad["uniqueness"] is None
+
+
+def test_self_conditioned_eqgat_trains_and_samples_on_its_previous_estimates(data):
+    """Through DiffusionModule: the loss takes the self-conditioned pass, and while sampling each network call
+    after the first receives the previous call's clean estimates: its position output and probability vectors."""
+    torch.manual_seed(0)
+    network = EQGATDenoiser(hidden_dim=32, vector_dim=8, edge_dim=8, time_dim=16, num_layers=2,
+                            self_conditioning=True)
+    module = DiffusionModule(network, molecule_fields(data.marginals), self_conditioning_rate=1.0)
+    fields, context = next(iter(data.train_dataloader()))
+    loss, _ = module.diffusion_loss(network, {**fields, **context}, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and network.embed.node[0].weight.grad.abs().sum() > 0
+    calls = []
+    module.sampling_network.register_forward_hook(  # the EMA copy
+        lambda net, args, output: calls.append((args[2].get(SELF_CONDITION), output)))
+    with torch.no_grad():
+        _, context, nfe = module.sample_from(data, 4, seed=1, sampler=Sampler(steps=5))
+    assert len(calls) == nfe == 6 and calls[0][0] is None
+    real = context["node_mask"]
+    for (received, _), (_, previous_output) in zip(calls[1:], calls[:-1], strict=True):
+        torch.testing.assert_close(received["pos"], previous_output["pos"])  # x0 prediction: estimate = output
+        for name in ("atom_types", "charges"):
+            torch.testing.assert_close(received[name][real].sum(-1), torch.ones(int(real.sum())))
+        pairs = real[:, :, None] & real[:, None, :] & ~torch.eye(real.shape[1], dtype=torch.bool)
+        torch.testing.assert_close(received["bonds"][pairs].sum(-1), torch.ones(int(pairs.sum())))

@@ -9,7 +9,7 @@ from torch import nn
 from domains.molecules.batching import dense_batch, molecule_graph
 from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser, SparseEGNNDenoiser, SparseEQGATDenoiser
 from domains.molecules.sparse import MoleculeGraph
-from tests.domains.molecules.test_denoisers import noisy_batch
+from tests.domains.molecules.test_denoisers import noisy_batch, with_estimate
 
 # molecule 0: real atoms at positions 0 and 2 (a hole at 1); molecule 1: three atoms; molecule 2: empty
 MASK = torch.tensor([[True, False, True], [True, True, True], [False, False, False]])
@@ -77,11 +77,15 @@ def assert_same_outputs_and_gradients(dense, sparse, x_t, t, context):
         torch.testing.assert_close(q.grad, p.grad, atol=1e-4, rtol=1e-3, msg=name)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"predict_displacement": True}, {"condition_key": "condition"}])
+@pytest.mark.parametrize("kwargs", [{}, {"predict_displacement": True}, {"condition_key": "condition"},
+                                    {"self_conditioning": True}])
 def test_sparse_equals_dense_on_random_inputs(pair, kwargs):
     dense, sparse = same_weights(pair, **kwargs)
-    x_t, t, context = noisy_batch(torch.Generator().manual_seed(5), real=(7, 5, 1, 3))
+    generator = torch.Generator().manual_seed(5)
+    x_t, t, context = noisy_batch(generator, real=(7, 5, 1, 3))
     context["condition"] = torch.tensor([0.5, float("nan"), -1.0, 2.0])
+    if kwargs.get("self_conditioning"):
+        context = with_estimate(x_t, context, generator)
     assert_same_outputs_and_gradients(dense, sparse, x_t, t, context)
 
 
