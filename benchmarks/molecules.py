@@ -3,7 +3,7 @@
     python benchmarks/molecules.py denoisers [--batch-size 64 128] [--repeats 3] [--device cpu|cuda]
     python benchmarks/molecules.py sampling --config CONFIG --ckpt_path CKPT [--num-samples 200]
     python benchmarks/molecules.py training [--config configs/molecules/qm9_quick.yaml] [--steps 300 600 1200]
-        [--network egnn|egnn_sparse|eqgat|eqgat_sparse|tensor_product]
+        [--network egnn|egnn_sparse|eqgat|eqgat_sparse|tensor_product] [--self-conditioning]
     python benchmarks/molecules.py guided --config CONFIG --ckpt_path CKPT [--num-samples 50] [--n 4]
 
 * ``denoisers``: training (forward + backward) and forward molecules/s of the dense and sparse EGNN and EQGAT
@@ -214,13 +214,19 @@ def training(args: argparse.Namespace) -> None:
     if args.network is not None:
         overrides = [f"--model.init_args.network.class_path={denoiser_class_path(args.network)}"]
         overrides += [f"--model.init_args.network.init_args.{k}={v}" for k, v in QUICK_WIDTHS[args.network].items()]
+    if args.self_conditioning:
+        overrides.append("--model.init_args.network.init_args.self_conditioning=true")
     cli = build_cli(["--config", args.config, "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
                      *overrides])
     module, data = cli.model, cli.datamodule
-    optimiser = module.configure_optimizers()
+    module.count_data_marginals(data.train_dataloader)  # as fit does when it starts ('marginal: data' priors)
+    configured = module.configure_optimizers()  # an optimiser, or with a warm-up / decay also a per-step schedule
+    optimiser = configured["optimizer"] if isinstance(configured, dict) else configured
+    schedule = configured["lr_scheduler"]["scheduler"] if isinstance(configured, dict) else None
     budgets = sorted(args.steps)
     parameters = sum(p.numel() for p in module.network.parameters())
-    print(f"{args.config}, network {type(module.network).__name__} ({parameters:,} parameters): "
+    print(f"{args.config}, network {type(module.network).__name__} ({parameters:,} parameters"
+          f"{', self-conditioned' if args.self_conditioning else ''}): "
           f"{args.num_samples} samples per row, {module.sampler.solver} {module.sampler.steps} steps, EMA weights")
     print(f"| steps | training CPU s | molecules seen | {QUALITY_HEADER} |")
     print("|---|---|---|" + "---|" * 5)
@@ -233,6 +239,8 @@ def training(args: argparse.Namespace) -> None:
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            if schedule is not None:
+                schedule.step()
             module.ema.update_parameters(module.network)
             cpu += time.process_time() - start
             steps += 1
@@ -306,6 +314,8 @@ def main() -> None:
     curve.add_argument("--network", choices=sorted(QUICK_WIDTHS), default=None,
                        help="replace the config's network (same width and depth; vector features for EQGAT and e3nn)")
     curve.add_argument("--num-samples", type=int, default=200)
+    curve.add_argument("--self-conditioning", action="store_true",
+                       help="the network reads its previous estimate (trained at the module's rate, 0.5)")
     design = commands.add_parser("guided")
     design.add_argument("--config", required=True)
     design.add_argument("--ckpt_path", required=True)
