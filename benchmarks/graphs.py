@@ -242,8 +242,9 @@ def print_paired_differences(study: dict[str, dict], baselines: tuple[str, ...] 
 def pool_paired(studies: list[dict], dataset: str) -> tuple[dict[str, dict], list[int]]:
     """One paired study from several ``--paired --json`` files run on parts of the same references (the same
     ``--fresh`` and ``--fresh-seed``), e.g. the baselines in one run and a model in two others: every method's
-    per-seed values, keyed by sampling seed, restricted to the seeds all methods have, in seed order. A seed met
-    twice by one method, or files on different references, are refused."""
+    per-seed values, keyed by sampling seed, restricted to the seeds all methods have, in seed order. Methods are
+    matched by their row label, so pool only files whose labels name the same settings. A seed met twice by one
+    method, files on different references, or no common seed are refused."""
     references = {(study["settings"]["fresh"], study["settings"]["fresh_seed"]) for study in studies}
     if len(references) != 1 or not all(study["settings"]["paired"] for study in studies):
         raise ConfigError(f"pooled studies must be paired and share one reference setting, got {sorted(references)}")
@@ -257,6 +258,8 @@ def pool_paired(studies: list[dict], dataset: str) -> tuple[dict[str, dict], lis
                     raise ConfigError(f"{method!r} has sampling seed {seed} in two pooled files")
                 values[seed] = {column: result["fresh"][column][i] for column in NOISE_COLUMNS + PROFILE_COLUMNS}
     common = sorted(set.intersection(*(set(values) for values in by_seed.values())))
+    if not common:
+        raise ConfigError("no sampling seed is common to every method of the pooled files")
     pooled = {method: {"fresh": {column: [values[seed][column] for seed in common]
                                  for column in NOISE_COLUMNS + PROFILE_COLUMNS}}
               for method, values in by_seed.items()}
@@ -370,7 +373,11 @@ def main() -> None:
                 pooled, seeds = pool_paired(studies, dataset)
             except (ConfigError, KeyError) as error:
                 parser.error(f"--pool: {error}")
+            missing = sorted({"SBM fit", "Erdos-Renyi"} - set(pooled))
+            if missing:
+                parser.error(f"--pool: the pooled files hold no {missing[0]!r} rows to compare with")
             print(f"{dataset}: {len(seeds)} paired seeds ({seeds[0]}-{seeds[-1]})")
+            print("| method | " + " | ".join(NOISE_COLUMNS + PROFILE_COLUMNS) + " |")
             for method, result in pooled.items():
                 print(f"| {method} | " + " | ".join(f"{np.mean(v):.4f}" for v in result["fresh"].values()) + " |")
             print_paired_differences(pooled)

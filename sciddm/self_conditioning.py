@@ -45,7 +45,7 @@ def previous_estimate(context: dict[str, Any], field: str, shape: tuple[int, ...
     Either way it comes with ``reference``'s dtype and device.
     """
     stored = context.get(SELF_CONDITION, {}).get(field)
-    return reference.new_zeros(shape) if stored is None else stored.to(reference.dtype)
+    return reference.new_zeros(shape) if stored is None else stored.to(device=reference.device, dtype=reference.dtype)
 
 
 def refuse_self_conditioned(network: Any, method: str) -> None:

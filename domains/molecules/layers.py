@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from sciddm.errors import ConfigError
 from sciddm.nn import SinusoidalTimeEmbedding
 from sciddm.self_conditioning import previous_estimate
 
@@ -60,7 +61,8 @@ class InputEmbedding(nn.Module):
     With ``self_conditioning`` (:mod:`sciddm.self_conditioning`) they also read the previous clean estimate:
     atom-type and charge probabilities at the nodes; at the edges the (symmetrised) bond probabilities and the
     distance :math:`\lVert \tilde x_{0,i} - \tilde x_{0,j} \rVert` between the estimated positions, which is
-    invariant because the estimate is equivariant. Without an estimate all of these read zero.
+    invariant because the estimate is equivariant. Without an estimate they read zeros (the distance then reads
+    :math:`\sqrt{\epsilon}`, the ``eps`` of :func:`distances`).
     """
 
     def __init__(self, num_atom_types: int, num_charges: int, num_bond_types: int, hidden_dim: int,
@@ -77,8 +79,13 @@ class InputEmbedding(nn.Module):
 
     def estimates(self, x_t: dict[str, Tensor], context: dict[str, Tensor]) -> dict[str, Tensor]:
         """The previous estimate of every field, dense, zeros where there is none."""
-        return {name: previous_estimate(context, name, (*x_t[name].shape[:-1], size), x_t[name])
-                for name, size in self.sizes.items()}
+        estimates = {name: previous_estimate(context, name, (*x_t[name].shape[:-1], size), x_t[name])
+                     for name, size in self.sizes.items()}
+        for name, size in self.sizes.items():
+            if estimates[name].shape[-1] != size:  # e.g. a mask prior: its input has one state more
+                raise ConfigError(f"the self-conditioning estimate of {name!r} has {estimates[name].shape[-1]} "
+                                  f"channels, this network reads {size}; use marginal or uniform priors")
+        return estimates
 
     def per_molecule(self, t: Tensor, context: dict[str, Tensor], dtype: torch.dtype) -> Tensor:
         """[B, F]: the time embedding, then (c, 0) or (0, 1) for the condition if there is one."""

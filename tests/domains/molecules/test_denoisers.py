@@ -6,6 +6,7 @@ import torch
 from domains.molecules.denoisers import EGNNDenoiser, EQGATDenoiser, SparseEGNNDenoiser, SparseEQGATDenoiser
 from domains.molecules.layers import masked_mean
 from domains.molecules.tensor_product import TensorProductDenoiser
+from sciddm.errors import ConfigError
 from sciddm.self_conditioning import SELF_CONDITION, is_self_conditioned, with_estimates
 
 SIZES = {"num_atom_types": 5, "num_charges": 3, "num_bond_types": 5}
@@ -152,3 +153,12 @@ def test_self_conditioned_networks_read_the_estimate_and_zeros_when_there_is_non
         estimate[field] = with_estimate(x_t, context, generator)[SELF_CONDITION][field]
         changed = net(x_t, t, with_estimates(context, estimate))
         assert max((changed[k] - without[k]).abs().max() for k in without) > 1e-6, field  # unread: exactly 0
+
+
+def test_an_estimate_of_another_width_is_refused_by_name():
+    net = NETWORKS["eqgat"](self_conditioning=True)
+    x_t, t, context = noisy_batch(torch.Generator().manual_seed(13))
+    estimate = {k: torch.zeros_like(v) for k, v in x_t.items()}
+    estimate["atom_types"] = torch.zeros(*x_t["atom_types"].shape[:-1], 4)  # as from a 4-class field
+    with pytest.raises(ConfigError, match="estimate of 'atom_types' has 4 channels, this network reads 5"):
+        net(x_t, t, with_estimates(context, estimate))
