@@ -274,7 +274,7 @@ def scored(graphs: list[nx.Graph], reference: list[nx.Graph], validity: str) -> 
 
 
 def print_noise_row(method: str, result: dict, flush: bool = False) -> None:
-    for reference in ("test", "fresh"):
+    for reference in (r for r in ("test", "fresh") if r in result):  # a pooled study has the fresh one only
         cells = [f"{np.mean(v):.4f} ± {np.std(v, ddof=1):.4f}" for v in result[reference].values()]
         print(f"| {method} | {reference} | " + " | ".join(cells) + " |", flush=flush)
 
@@ -377,9 +377,9 @@ def main() -> None:
             if missing:
                 parser.error(f"--pool: the pooled files hold no {missing[0]!r} rows to compare with")
             print(f"{dataset}: {len(seeds)} paired seeds ({seeds[0]}-{seeds[-1]})")
-            print("| method | " + " | ".join(NOISE_COLUMNS + PROFILE_COLUMNS) + " |")
+            print("| method | reference | " + " | ".join(NOISE_COLUMNS + PROFILE_COLUMNS) + " |")
             for method, result in pooled.items():
-                print(f"| {method} | " + " | ".join(f"{np.mean(v):.4f}" for v in result["fresh"].values()) + " |")
+                print_noise_row(method, result)
             print_paired_differences(pooled)
         return
     if args.bridge_exposure:

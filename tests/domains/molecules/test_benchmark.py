@@ -14,10 +14,10 @@ def _answers(queue) -> None:
     queue.put({"train": 1.0})
 
 
-def run(target) -> dict:
+def run(target, *args) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=target, args=(queue,))
+    process = context.Process(target=target, args=(queue, *args))
     process.start()
     row = benchmark.child_result(queue, process)
     process.join()
@@ -33,10 +33,5 @@ def test_a_child_that_answers_gives_its_row():
 
 
 def test_a_python_error_in_the_measurement_is_reported_as_a_row():
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=benchmark._child, args=(queue, "egnn", 8, 1, "no_such_device", 1))
-    process.start()
-    row = benchmark.child_result(queue, process)
-    process.join()
+    row = run(benchmark._child, "egnn", 8, 1, "no_such_device", 1)
     assert set(row) == {"error"} and "no_such_device" in row["error"]
