@@ -1,9 +1,9 @@
 """Graph benchmarks: the training split itself (train-vs-test), the two classical baselines, our diffusion model
-trained for a fixed number of steps (``--fit``) and, optionally, a file of model samples, each scored against
+trained for a fixed number of steps (``--fit``) and, optionally, files of model samples, each scored against
 the test split; published numbers printed alongside.
 
     python benchmarks/graphs.py --dataset community_small planar --fit [--output runs/graphs_benchmark]
-        [--config community_small=community_small_cut_dropout] [--samples planar=out/planar.pt] [--json FILE]
+        [--config community_small=community_small_cut_dropout] [--samples planar=A.pt planar=B.pt] [--json FILE]
         [--override KEY VALUE ...]
 
 ``--fit`` trains ``configs/graphs/{dataset}.yaml`` (or the config named for the data set by ``--config``) in this
@@ -133,8 +133,9 @@ def fit_and_sample(dataset: str, seed: int, output: Path, overrides: list[str], 
     return cli.datamodule.sample_graphs(samples, context), info
 
 
-def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output: Path = Path("runs/graphs_benchmark"),
-        overrides: list[str] = (), config: str | None = None) -> dict[str, dict]:
+def run(dataset: str, seed: int, samples: list[Path] = (), fit: bool = False,
+        output: Path = Path("runs/graphs_benchmark"), overrides: list[str] = (), config: str | None = None
+        ) -> dict[str, dict]:
     splits = load_dataset(dataset, seed=seed)
     validity = DATASET_VALIDITY.get(dataset, "connected")
     rows = {"train (reference)": splits.train[: len(splits.test)]}
@@ -144,8 +145,8 @@ def run(dataset: str, seed: int, samples: Path | None, fit: bool = False, output
     if fit:
         name = "ours (fixed budget)"
         rows[name], extra[name] = fit_and_sample(dataset, seed, output, list(overrides), config)
-    if samples is not None:
-        rows[f"model ({samples.name})"] = read_graphs(samples)
+    for path in samples:
+        rows[f"model ({path})"] = read_graphs(path)
     out = {}
     for name, graphs in rows.items():
         start = time.perf_counter()
@@ -332,7 +333,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", nargs="+", default=["community_small", "planar"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--samples", nargs="*", default=[], help="DATASET=FILE pairs of model samples")
+    parser.add_argument("--samples", nargs="*", default=[],
+                        help="DATASET=FILE pairs of model samples (a data set may take several files, one row each)")
     parser.add_argument("--json", type=Path, help="also write all numbers to this JSON file")
     parser.add_argument("--fit", action="store_true", help="train and sample our model (configs/graphs/*.yaml)")
     parser.add_argument("--output", type=Path, default=Path("runs/graphs_benchmark"))
@@ -413,12 +415,13 @@ def main() -> None:
                                                 "fresh_seed": args.fresh_seed, "paired": args.paired},
                                    "results": study})
         return
-    samples = key_values(parser, "--samples", args.samples)
+    key_values(parser, "--samples", args.samples)  # refuses malformed items
+    samples = [item.split("=", 1) for item in args.samples]
     configs = key_values(parser, "--config", args.config)
     everything = {}
     for dataset in args.dataset:
-        everything[dataset] = run(dataset, args.seed, Path(samples[dataset]) if dataset in samples else None,
-                                  args.fit, args.output, overrides, configs.get(dataset))
+        files = [Path(path) for name, path in samples if name == dataset]
+        everything[dataset] = run(dataset, args.seed, files, args.fit, args.output, overrides, configs.get(dataset))
         print_table(dataset, everything[dataset])
     if args.json:
         write_json(args.json, everything)

@@ -18,11 +18,12 @@ import torch
 from torch.utils.data import DataLoader
 from torch_geometric.data import Data, InMemoryDataset
 
+from domains.graphs.constraints import CONSTRAINTS, EdgeProjector, check_absorbing_edges
 from domains.graphs.convert import batch_to_graphs, to_data
 from domains.graphs.cuts import bisection_sides
 from domains.graphs.datasets import load_dataset
 from domains.graphs.readers import check_graph, read_graphs
-from sciddm.errors import ConfigError, DataError
+from sciddm.errors import ConfigError, DataError, choose
 from sciddm.io import atomic_path
 from sciddm.lightning.data import DiffusionDataModule
 
@@ -102,6 +103,9 @@ class GraphDataModule(DiffusionDataModule):
             bisection with the fewest cut edges (:func:`domains.graphs.cuts.bisection_sides`, computed once), for
             :class:`domains.graphs.cut_dropout.CutDropoutEdgeField`; validation and test batches never do.
         num_workers: DataLoader workers.
+        constraint: a structural property every sample keeps exactly (``planar`` or ``forest``), enforced by
+            :class:`domains.graphs.constraints.EdgeProjector` at every sampling step (ConStruct); needs an edge
+            field that absorbs into "no edge". Sampling only; training is unchanged.
 
     Sampling side: :meth:`sample_template` draws each sample's node count from the training distribution;
     :meth:`evaluate_samples` scores samples against the test split (MMD^2 under both protocols, DeFoG ratios,
@@ -115,8 +119,10 @@ class GraphDataModule(DiffusionDataModule):
                  val_file: str | None = None, test_file: str | None = None, max_nodes: int = 64,
                  num_node_types: int = 1, num_edge_types: int = 2, batch_size: int = 32, seed: int = 0,
                  limit: int | None = None, pad_to: int | None = None, validity: str | None = None,
-                 nspdk: bool = True, cut_sides: bool = False, num_workers: int = 0):
+                 nspdk: bool = True, cut_sides: bool = False, num_workers: int = 0, constraint: str | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        if constraint is not None:
+            choose(constraint, CONSTRAINTS, "graph constraint")
         self.save_hyperparameters()
         self.splits: dict[str, list[nx.Graph]] = {}
         self._cut_sides: list[torch.Tensor] | None = None
@@ -190,6 +196,14 @@ class GraphDataModule(DiffusionDataModule):
         template = {"nodes": torch.zeros(num_samples, size, dtype=torch.long),
                     "edges": torch.zeros(num_samples, size, size, dtype=torch.long)}
         return template, {"node_mask": mask}
+
+    def sampling_steering(self, fields: dict) -> dict[str, list]:
+        """The constraint's edge projector as a step hook (none without ``constraint``)."""
+        steering = super().sampling_steering(fields)
+        if self.hparams.constraint is not None:
+            check_absorbing_edges(fields["edges"])
+            steering["hooks"] = [EdgeProjector(self.hparams.constraint)]
+        return steering
 
     @staticmethod
     def sample_graphs(samples: dict[str, torch.Tensor], context: dict[str, torch.Tensor]) -> list[nx.Graph]:
