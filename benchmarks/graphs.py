@@ -101,6 +101,7 @@ PUBLISHED = {
 # The generator of each synthetic set with a seed argument (fresh draws for the noise study).
 GENERATORS = {"community_small": generators.community_small, "planar": generators.planar, "sbm": generators.sbm}
 FRESH_REFERENCE_SEED = 10_000
+TRAINING_COUNTS_ROW = "generator, training node counts"
 NOISE_COLUMNS = ["degree_mmd2_emd", "clustering_mmd2_emd", "orbit_mmd2_emd", "spectral_mmd2_emd", "degree_mmd2_tv",
                  "clustering_mmd2_tv", "orbit_mmd2_tv", "spectral_mmd2_tv", "nspdk_mmd2", "validity"]
 # How the drawn graphs break into components (domains/graphs/validity.py): why they are not connected.
@@ -198,6 +199,8 @@ def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[st
     draws = {"generator": lambda n, seed: generator(num_graphs=n, seed=1 + seed),
              "Erdos-Renyi": ErdosRenyiBaseline().fit(splits.train).sample,
              "SBM fit": SBMBaseline().fit(splits.train).sample} if baselines else {}
+    if baselines and dataset == "community_small":
+        draws[TRAINING_COUNTS_ROW] = functools.partial(generator_with_training_counts, splits.train)
     for name, (config, ckpt) in checkpoints.items():
         for (k, distortion, r, solver), draw in checkpoint_samplers(config, ckpt, settings).items():
             label = f"{name}, {k} sampling steps" + (f", {distortion}" if distortion != "identity" else "")
@@ -213,6 +216,13 @@ def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[st
         out[method]["cpu_seconds"] = time.process_time() - cpu
         print_noise_row(method, out[method], flush=True)
     return out
+
+
+def generator_with_training_counts(train: list[nx.Graph], num_graphs: int, seed: int) -> list[nx.Graph]:
+    """Community-small's generator with each graph's node count drawn from the training split's node counts: the
+    best any model can do that takes its node counts from the training histogram (the data module does)."""
+    counts = np.random.default_rng(seed).choice([g.number_of_nodes() for g in train], size=num_graphs)
+    return generators.community_small(seed=1 + seed, node_counts=counts.tolist())
 
 
 def paired_differences(study: dict[str, dict], method: str, baseline: str, reference: str = "fresh"
@@ -245,7 +255,8 @@ def pool_paired(studies: list[dict], dataset: str) -> tuple[dict[str, dict], lis
     ``--fresh`` and ``--fresh-seed``), e.g. the baselines in one run and a model in two others: every method's
     per-seed values, keyed by sampling seed, restricted to the seeds all methods have, in seed order. Methods are
     matched by their row label, so pool only files whose labels name the same settings. A seed met twice by one
-    method, files on different references, or no common seed are refused."""
+    method is kept once if its values agree (a rerun of the same rows, which seeded runs reproduce) and refused
+    if they differ; files on different references, or no common seed, are refused."""
     references = {(study["settings"]["fresh"], study["settings"]["fresh_seed"]) for study in studies}
     if len(references) != 1 or not all(study["settings"]["paired"] for study in studies):
         raise ConfigError(f"pooled studies must be paired and share one reference setting, got {sorted(references)}")
@@ -255,9 +266,11 @@ def pool_paired(studies: list[dict], dataset: str) -> tuple[dict[str, dict], lis
         for method, result in study["results"][dataset].items():
             values = by_seed.setdefault(method, {})
             for i, seed in enumerate(seeds):
-                if seed in values:
-                    raise ConfigError(f"{method!r} has sampling seed {seed} in two pooled files")
-                values[seed] = {column: result["fresh"][column][i] for column in NOISE_COLUMNS + PROFILE_COLUMNS}
+                row = {column: result["fresh"][column][i] for column in NOISE_COLUMNS + PROFILE_COLUMNS}
+                if values.get(seed, row) != row:
+                    raise ConfigError(f"{method!r} has sampling seed {seed} in two pooled files, with different "
+                                      "values")
+                values[seed] = row
     common = sorted(set.intersection(*(set(values) for values in by_seed.values())))
     if not common:
         raise ConfigError("no sampling seed is common to every method of the pooled files")

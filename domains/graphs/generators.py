@@ -20,18 +20,24 @@ published ones came from unrecorded global random states).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import networkx as nx
 import numpy as np
 from scipy.spatial import Delaunay
 
 
 def community_small(num_graphs: int = 100, min_nodes: int = 12, max_nodes: int = 20, p_intra: float = 0.7,
-                    p_inter: float = 0.05, seed: int = 0) -> list[nx.Graph]:
-    """Two-community graphs of 12-20 nodes (EDP-GNN / GDSS Community-small)."""
+                    p_inter: float = 0.05, seed: int = 0, node_counts: Sequence[int] | None = None
+                    ) -> list[nx.Graph]:
+    """Two-community graphs of 12-20 nodes (EDP-GNN / GDSS Community-small). With ``node_counts`` (one per graph;
+    ``num_graphs``, ``min_nodes`` and ``max_nodes`` are then unused) graph ``i`` has communities of
+    ``node_counts[i] // 2`` nodes instead of a uniform draw."""
     rng = np.random.default_rng(seed)
     graphs = []
-    for _ in range(num_graphs):
-        size = int(rng.integers(min_nodes, max_nodes, endpoint=True)) // 2
+    for i in range(num_graphs if node_counts is None else len(node_counts)):
+        count = rng.integers(min_nodes, max_nodes, endpoint=True) if node_counts is None else node_counts[i]
+        size = int(count) // 2
         adj = np.zeros((2 * size, 2 * size), dtype=bool)
         for start in (0, size):
             block = np.triu(rng.random((size, size)) < p_intra, k=1)

@@ -55,5 +55,19 @@ def test_pooling_refuses_other_references_and_repeated_seeds():
     with pytest.raises(benchmark.ConfigError, match="share one reference"):
         benchmark.pool_paired([_study([0, 1], {"a": 0.0}), _study([2, 3], {"a": 0.0}, fresh_seed=20000)],
                               "community_small")
-    with pytest.raises(benchmark.ConfigError, match="seed 1 in two pooled files"):
-        benchmark.pool_paired([_study([0, 1], {"a": 0.0}), _study([1, 2], {"a": 0.0})], "community_small")
+    with pytest.raises(benchmark.ConfigError, match="seed 1 in two pooled files, with different values"):
+        benchmark.pool_paired([_study([0, 1], {"a": 0.0}), _study([1, 2], {"a": 5.0})], "community_small")
+    # a rerun of the same rows (equal values at the shared seed) is pooled once
+    pooled, seeds = benchmark.pool_paired([_study([0, 1], {"a": 0.0}), _study([1, 2], {"a": 0.0})], "community_small")
+    assert seeds == [0, 1, 2] and pooled["a"]["fresh"]["validity"] == [0.0, 1.0, 2.0]
+
+
+def test_training_count_generator_takes_its_node_counts_from_the_training_graphs():
+    train = generators.community_small(num_graphs=5, seed=3)  # a few sizes only
+    drawn = benchmark.generator_with_training_counts(train, 400, seed=2)
+    counts = {g.number_of_nodes() for g in train}
+    assert {g.number_of_nodes() for g in drawn} == counts  # every training size, and only those
+    again = benchmark.generator_with_training_counts(train, 400, seed=2)
+    assert [sorted(g.edges()) for g in again] == [sorted(g.edges()) for g in drawn]
+    study = benchmark.noise_study("community_small", [0], 4, {}, [], True)
+    assert benchmark.TRAINING_COUNTS_ROW in study

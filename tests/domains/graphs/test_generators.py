@@ -61,3 +61,13 @@ def test_sbm_graphs_are_connected_with_planted_densities():
 def test_same_seed_same_graphs_other_seed_other_graphs(make):
     assert _same(make(3), make(3))
     assert not _same(make(3), make(4))
+
+
+def test_community_small_with_given_node_counts():
+    graphs = generators.community_small(seed=4, node_counts=[12, 20, 16])
+    assert [g.number_of_nodes() for g in graphs] == [12, 20, 16]
+    for graph in graphs:
+        half = graph.number_of_nodes() // 2
+        inside = sum(1 for u, v in graph.edges() if (u < half) == (v < half))
+        assert inside / (2 * half * (half - 1) / 2) > 0.4  # two dense communities (p_in 0.7), few bridges
+        assert graph.number_of_edges() - inside >= 1
