@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import networkx as nx
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -75,23 +76,43 @@ class EdgeProjector:
             graph.add_edges_from(torch.nonzero(kept).tolist())
             pairs = torch.nonzero(added[b])
             order = torch.rand(len(pairs), generator=generator, device=edges.device).argsort()
-            for i, j in self._refusals(graph, pairs[order.to(pairs.device)].tolist()):
+            for i, j in add_edges_keeping(graph, pairs[order.to(pairs.device)].tolist(), self.accepts):
                 refused[b, i, j] = refused[b, j, i] = True
         self.refused += int(refused.sum()) // 2
         projected = torch.where(refused, torch.zeros_like(edges), edges)
         self.previous = projected > 0
         return {**state, self.field: projected}
 
-    def _refusals(self, graph: nx.Graph, candidates: list[list[int]]) -> list[list[int]]:
-        """Add ``candidates`` to ``graph`` in order; return those refused (none if all of them fit at once)."""
-        graph.add_edges_from(candidates)
-        if self.accepts(graph):
-            return []
-        graph.remove_edges_from(candidates)
-        refused = []
-        for i, j in candidates:
-            graph.add_edge(i, j)
-            if not self.accepts(graph):
-                graph.remove_edge(i, j)
-                refused.append([i, j])
-        return refused
+
+def add_edges_keeping(graph: nx.Graph, candidates: list, accepts: Callable[[nx.Graph], bool]) -> list:
+    """Add ``candidates`` (node pairs not yet in ``graph``) to ``graph`` in order, each only if ``accepts`` still
+    holds (all at once when the whole set fits); return the refused pairs. ``graph`` is changed in place."""
+    graph.add_edges_from(candidates)
+    if accepts(graph):
+        return []
+    graph.remove_edges_from(candidates)
+    refused = []
+    for i, j in candidates:
+        graph.add_edge(i, j)
+        if not accepts(graph):
+            graph.remove_edge(i, j)
+            refused.append([i, j])
+    return refused
+
+
+def project_graphs(graphs: list[nx.Graph], constraint: str, seed: int = 0) -> list[nx.Graph]:
+    """Each graph's edges added in a random order (seeded) to its empty graph, kept only while ``constraint``
+    holds: an edge-maximal subgraph with the property, as one projector step from the empty graph makes it.
+    Used to give baselines the same constraint as a constrained model."""
+    accepts = choose(constraint, CONSTRAINTS, "graph constraint")
+    rng = np.random.default_rng(seed)
+    projected = []
+    for graph in graphs:
+        edges = list(graph.edges())
+        kept = nx.empty_graph(0)
+        kept.add_nodes_from(graph.nodes(data=True))
+        add_edges_keeping(kept, [edges[k] for k in rng.permutation(len(edges))], accepts)
+        for u, v in kept.edges():
+            kept.edges[u, v].update(graph.edges[u, v])
+        projected.append(kept)
+    return projected

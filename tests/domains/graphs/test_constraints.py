@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from domains.graphs.constraints import EdgeProjector, check_absorbing_edges, is_planar
+from domains.graphs.constraints import EdgeProjector, check_absorbing_edges, is_planar, project_graphs
 from domains.graphs.convert import to_data
 from domains.graphs.data import GraphDataModule, dense_batch
 from domains.graphs.readers import write_graphs
@@ -180,3 +180,19 @@ def test_absorbing_planar_config_changes_only_the_edge_prior_and_the_constraint(
         config["trainer"].pop("default_root_dir")
         config.pop("data")
     assert absorbing == plain
+
+
+def test_projecting_graph_lists_keeps_attributes_and_is_edge_maximal():
+    typed = nx.complete_graph(5)
+    nx.set_node_attributes(typed, 1, "type")
+    nx.set_edge_attributes(typed, 2, "type")
+    graphs = [typed, nx.petersen_graph(), nx.path_graph(4)]
+    projected = project_graphs(graphs, "planar", seed=1)
+    assert projected[0].number_of_edges() == 9 and set(nx.get_edge_attributes(projected[0], "type").values()) == {2}
+    assert set(nx.get_node_attributes(projected[0], "type").values()) == {1}
+    assert nx.utils.graphs_equal(projected[2], graphs[2])  # planar already: unchanged
+    for graph, original in zip(projected, graphs, strict=True):
+        assert is_planar(graph) and set(graph.edges()) <= set(original.edges())
+        assert all(not is_planar(nx.Graph([*graph.edges(), e])) for e in set(original.edges()) - set(graph.edges()))
+    again = project_graphs(graphs, "planar", seed=1)
+    assert [sorted(g.edges()) for g in again] == [sorted(g.edges()) for g in projected]
