@@ -72,7 +72,7 @@ import functools
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import networkx as nx
@@ -139,7 +139,7 @@ def fit_and_sample(dataset: str, seed: int, output: Path, overrides: list[str], 
     return cli.datamodule.sample_graphs(samples, context), info
 
 
-def run(dataset: str, seed: int, samples: list[Path] = (), fit: bool = False,
+def run(dataset: str, seed: int, samples: Sequence[Path] = (), fit: bool = False,
         output: Path = Path("runs/graphs_benchmark"), overrides: list[str] = (), config: str | None = None,
         constraint: str | None = None) -> dict[str, dict]:
     """The benchmark table's rows; with ``constraint`` also each baseline's samples projected onto it
@@ -277,7 +277,8 @@ def pool_paired(studies: list[dict], dataset: str) -> tuple[dict[str, dict], lis
             values = by_seed.setdefault(method, {})
             for i, seed in enumerate(seeds):
                 row = {column: result["fresh"][column][i] for column in NOISE_COLUMNS + PROFILE_COLUMNS}
-                if values.get(seed, row) != row:
+                if seed in values and not np.array_equal(list(values[seed].values()), list(row.values()),
+                                                         equal_nan=True):
                     raise ConfigError(f"{method!r} has sampling seed {seed} in two pooled files, with different "
                                       "values")
                 values[seed] = row
@@ -344,12 +345,17 @@ def cut_calibration(checkpoints: dict[str, tuple[str, str]], times: list[float],
     return out
 
 
-def key_values(parser: argparse.ArgumentParser, option: str, items: list[str]) -> dict[str, str]:
-    """The ``KEY=VALUE`` items of ``option`` as a dict; a malformed item is a usage error naming it (exit 2)."""
+def key_value_pairs(parser: argparse.ArgumentParser, option: str, items: list[str]) -> list[tuple[str, str]]:
+    """The ``KEY=VALUE`` items of ``option`` in order; a malformed item is a usage error naming it (exit 2)."""
     malformed = [item for item in items if "=" not in item]
     if malformed:
         parser.error(f"{option} expects KEY=VALUE items, got {malformed[0]!r}")
-    return dict(item.split("=", 1) for item in items)
+    return [tuple(item.split("=", 1)) for item in items]
+
+
+def key_values(parser: argparse.ArgumentParser, option: str, items: list[str]) -> dict[str, str]:
+    """The ``KEY=VALUE`` items of ``option`` as a dict (see :func:`key_value_pairs`)."""
+    return dict(key_value_pairs(parser, option, items))
 
 
 def main() -> None:
@@ -424,6 +430,9 @@ def main() -> None:
             print(f"| {name} | " + " | ".join(f"{k} {v:.3f}" for k, v in row.items()) + " |")
         return
     if args.noise_study:
+        if args.constraint:
+            parser.error("--constraint projects the baselines of the benchmark table; the noise study has no use "
+                         "for it")
         print("| method | reference | " + " | ".join(NOISE_COLUMNS + PROFILE_COLUMNS) + " |")
         print("|---" * (len(NOISE_COLUMNS + PROFILE_COLUMNS) + 2) + "|")
         settings = list(itertools.product(args.sampling_steps, args.time_distortion, args.resample,
@@ -440,8 +449,9 @@ def main() -> None:
                                                 "fresh_seed": args.fresh_seed, "paired": args.paired},
                                    "results": study})
         return
-    key_values(parser, "--samples", args.samples)  # refuses malformed items
-    samples = [item.split("=", 1) for item in args.samples]
+    samples = key_value_pairs(parser, "--samples", args.samples)
+    if len(set(samples)) < len(samples):
+        parser.error("--samples names a file twice")
     configs = key_values(parser, "--config", args.config)
     everything = {}
     for dataset in args.dataset:

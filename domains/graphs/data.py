@@ -202,7 +202,7 @@ class GraphDataModule(DiffusionDataModule):
         steering = super().sampling_steering(fields)
         if self.hparams.constraint is not None:
             check_absorbing_edges(fields["edges"])
-            steering["hooks"] = [EdgeProjector(self.hparams.constraint)]
+            steering["hooks"] = [*steering["hooks"], EdgeProjector(self.hparams.constraint)]
         return steering
 
     @staticmethod

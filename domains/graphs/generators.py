@@ -30,9 +30,11 @@ from scipy.spatial import Delaunay
 def community_small(num_graphs: int = 100, min_nodes: int = 12, max_nodes: int = 20, p_intra: float = 0.7,
                     p_inter: float = 0.05, seed: int = 0, node_counts: Sequence[int] | None = None
                     ) -> list[nx.Graph]:
-    """Two-community graphs of 12-20 nodes (EDP-GNN / GDSS Community-small). With ``node_counts`` (one per graph;
-    ``num_graphs``, ``min_nodes`` and ``max_nodes`` are then unused) graph ``i`` has communities of
-    ``node_counts[i] // 2`` nodes instead of a uniform draw."""
+    """Two-community graphs of 12-20 nodes (EDP-GNN / GDSS Community-small). With ``node_counts`` (one even count
+    per graph; ``num_graphs``, ``min_nodes`` and ``max_nodes`` are then unused) graph ``i`` has two communities of
+    ``node_counts[i] / 2`` nodes instead of a uniform draw."""
+    if node_counts is not None and any(int(count) % 2 for count in node_counts):
+        raise ValueError(f"community_small needs even node counts (two equal communities), got {list(node_counts)}")
     rng = np.random.default_rng(seed)
     graphs = []
     for i in range(num_graphs if node_counts is None else len(node_counts)):

@@ -69,5 +69,11 @@ def test_training_count_generator_takes_its_node_counts_from_the_training_graphs
     assert {g.number_of_nodes() for g in drawn} == counts  # every training size, and only those
     again = benchmark.generator_with_training_counts(train, 400, seed=2)
     assert [sorted(g.edges()) for g in again] == [sorted(g.edges()) for g in drawn]
-    study = benchmark.noise_study("community_small", [0], 4, {}, [], True)
-    assert benchmark.TRAINING_COUNTS_ROW in study
+    study = benchmark.noise_study("community_small", [0, 1], 4, {}, [], True)
+    train_split = benchmark.load_dataset("community_small").train
+    for k, seed in enumerate([0, 1]):
+        reference = generators.community_small(num_graphs=4, seed=benchmark.FRESH_REFERENCE_SEED)
+        expected = benchmark.scored(benchmark.generator_with_training_counts(train_split, 4, seed), reference,
+                                    "connected")
+        assert study[benchmark.TRAINING_COUNTS_ROW]["fresh"]["degree_mmd2_emd"][k] == \
+            pytest.approx(expected["degree_mmd2_emd"])

@@ -6,14 +6,22 @@ import itertools
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 import yaml
 
-from domains.graphs.constraints import EdgeProjector, check_absorbing_edges, is_planar, project_graphs
+from domains.graphs.constraints import (
+    EdgeProjector,
+    add_edges_keeping,
+    check_absorbing_edges,
+    is_planar,
+    project_graphs,
+)
 from domains.graphs.convert import to_data
 from domains.graphs.data import GraphDataModule, dense_batch
 from domains.graphs.readers import write_graphs
+from sciddm.categorical_fields import CategoricalField
 from sciddm.checkpoints import load_model
 from sciddm.errors import ConfigError
 
@@ -45,7 +53,7 @@ def _project(projector: EdgeProjector, graphs: list[nx.Graph], seed: int = 0, ed
 
 @pytest.mark.parametrize(("proposal", "kept"), [(nx.complete_graph(5), 9), (nx.complete_bipartite_graph(3, 3), 8)])
 def test_kuratowski_graphs_lose_exactly_one_edge_whatever_the_order(proposal, kept):
-    """K5 and K3,3 are not planar, and each minus any one edge is: every order keeps all edges but one."""
+    """K5 and K3,3 are not planar, and each minus any one edge is: every order tried keeps all edges but one."""
     results = set()
     for seed in range(12):
         edges, context = _project(EdgeProjector("planar"), [proposal], seed)
@@ -77,7 +85,6 @@ def test_earlier_edges_are_kept_and_removed_edges_stay_removed():
     # the next step proposes K5: the new edge (0, 1) is the one refused, whatever the order
     edges, context = _project(projector, [nx.complete_graph(5)], seed=7)
     assert set(_graphs(edges, context)[0].edges()) == set(without_01.edges())
-    assert projector.refused == 1
     # a step that drops (2, 3) and proposes (0, 1) gives K5 minus (2, 3): planar, so (0, 1) now fits
     without_23 = nx.complete_graph(5)
     without_23.remove_edge(2, 3)
@@ -92,11 +99,19 @@ def test_same_seed_same_projection_and_edge_classes_kept():
     assert torch.equal(first, second) and set(first.unique().tolist()) == {0, 2}
 
 
-def test_padded_nodes_stay_empty_and_graph_sizes_differ():
+def test_graphs_of_different_sizes_in_one_batch():
     edges, context = _project(EdgeProjector("planar"), [nx.complete_graph(4), nx.complete_graph(7)])
     small, large = _graphs(edges, context)
-    assert small.number_of_edges() == 6 and large.number_of_edges() == 3 * 7 - 6
-    assert not edges[0, 4:].any() and not edges[0, :, 4:].any()
+    assert small.number_of_edges() == 6 and large.number_of_edges() == 3 * 7 - 6  # K4 planar; K7 -> triangulation
+
+
+def test_adding_edges_skips_pairs_already_there_and_empty_candidate_lists():
+    graph = nx.complete_graph(5)
+    graph.remove_edge(0, 1)
+    assert add_edges_keeping(graph, [(0, 1), (2, 3)], is_planar) == [(0, 1)]
+    assert graph.has_edge(2, 3) and not graph.has_edge(0, 1)  # the existing edge survives the all-at-once try
+    assert add_edges_keeping(nx.empty_graph(0), [], nx.is_forest) == []
+    assert [g.number_of_nodes() for g in project_graphs([nx.empty_graph(0)], "forest")] == [0]
 
 
 def test_forest_constraint_keeps_a_spanning_forest_of_a_cycle():
@@ -114,13 +129,22 @@ def test_euler_bound_and_unknown_constraint():
         GraphDataModule("planar", constraint="outerplanar")
 
 
-def test_constraint_needs_an_edge_field_absorbing_into_no_edge():
+def test_constraint_needs_an_edge_field_absorbing_into_no_edge(tmp_path):
     module, _, _ = load_model(CONFIGS / "planar_absorbing.yaml")
     check_absorbing_edges(module.fields["edges"])
     plain, _, _ = load_model(CONFIGS / "planar.yaml")
     plain.fields["edges"].set_marginal([0.9, 0.1])
     with pytest.raises(ConfigError, match="absorb into 'no edge'.*0.9, 0.1"):
         check_absorbing_edges(plain.fields["edges"])
+    for prior in ("mask", "uniform"):
+        with pytest.raises(ConfigError, match="absorb into 'no edge'"):
+            check_absorbing_edges(CategoricalField(2, prior=prior))
+    # through sampling: the data module's constraint refuses the plain config's model
+    plain.fields["nodes"].set_marginal([1.0])
+    write_graphs(tmp_path / "train.pt", [nx.cycle_graph(5)])
+    data = GraphDataModule(train_file=str(tmp_path / "train.pt"), max_nodes=5, constraint="planar")
+    with pytest.raises(ConfigError, match="absorb into 'no edge'"):
+        plain.sample_from(data, 2, seed=0)
 
 
 class CompleteGraphOracle(torch.nn.Module):
@@ -130,6 +154,62 @@ class CompleteGraphOracle(torch.nn.Module):
         edges = torch.zeros(*x_t["edges"].shape[:3], 2)
         edges[..., 1] = 40.0
         return {"nodes": torch.zeros_like(x_t["nodes"]), "edges": edges}
+
+
+class ConstantEdgeNetwork(torch.nn.Module):
+    """Predicts every pair to be an edge with probability ``p`` (or random logits with ``p=None``)."""
+
+    def __init__(self, p: float | None):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x_t, t, context):
+        shape = (*x_t["edges"].shape[:3], 2)
+        if self.p is None:
+            edges = 3.0 * torch.randn(shape)
+        else:
+            edges = torch.zeros(shape)
+            edges[..., 1] = float(np.log(self.p / (1 - self.p)))
+        return {"nodes": torch.zeros_like(x_t["nodes"]), "edges": edges}
+
+
+def _module_with(network: torch.nn.Module):
+    module, _, _ = load_model(CONFIGS / "planar_absorbing.yaml")
+    module.ema = None
+    module.network = network
+    module.fields["nodes"].set_marginal([1.0])
+    return module
+
+
+@pytest.mark.parametrize("sampler_change", [{"resample": 2}, {"t_min": 0.05}])
+def test_projection_holds_through_repaint_and_the_final_estimate(tmp_path, sampler_change):
+    """Random logits propose dense graphs; RePaint re-noising between repeats and the final most-likely-class
+    estimate (a grid stopping at t_min > 0) both change edges outside the reverse step, and every sample is still
+    planar with the projector, while most are not without it."""
+    write_graphs(tmp_path / "train.pt", [nx.cycle_graph(n) for n in (9, 12)])
+    torch.manual_seed(0)
+    module = _module_with(ConstantEdgeNetwork(None))
+    sampler = dataclasses.replace(module.sampler, steps=12, **sampler_change)
+    planar = {}
+    for constraint in (None, "planar"):
+        data = GraphDataModule(train_file=str(tmp_path / "train.pt"), max_nodes=12, constraint=constraint)
+        samples, context, _ = module.sample_from(data, 8, seed=1, sampler=sampler)
+        planar[constraint] = [is_planar(g) for g in data.sample_graphs(samples, context)]
+    assert all(planar["planar"]) and sum(planar[None]) < len(planar[None]) / 2
+
+
+def test_a_run_with_the_projector_draws_the_same_noise_as_one_without(tmp_path):
+    """Graphs of at most 5 nodes at edge probability 0.3 are all but surely planar (only K5 is not), so nothing is
+    refused; the projector's orders come from its own generator, hence both runs give the same samples."""
+    write_graphs(tmp_path / "train.pt", [nx.path_graph(n) for n in (4, 5)])
+    module = _module_with(ConstantEdgeNetwork(0.3))
+    sampler = dataclasses.replace(module.sampler, steps=10)
+    drawn = []
+    for constraint in (None, "planar"):
+        data = GraphDataModule(train_file=str(tmp_path / "train.pt"), max_nodes=5, constraint=constraint)
+        samples, _, _ = module.sample_from(data, 16, seed=5, sampler=sampler)
+        drawn.append(samples["edges"])
+    assert torch.equal(drawn[0], drawn[1]) and drawn[0].sum() > 0
 
 
 def test_constrained_sampling_turns_a_complete_graph_oracle_into_triangulations(tmp_path):
@@ -158,7 +238,7 @@ def test_every_pair_order_is_reachable_for_k4_plus_one():
         projector = EdgeProjector("planar")
         k4_and_a_node = nx.complete_graph(4)
         k4_and_a_node.add_node(4)
-        _project(projector, [k4_and_a_node])
+        _project(projector, [k4_and_a_node], seed)  # the projector's orders are seeded by its first call
         state, context = _state([nx.complete_graph(5)])
         edges = projector(state, 0.5, context, torch.Generator().manual_seed(seed))["edges"]
         (graph,) = _graphs(edges, context)

@@ -71,3 +71,14 @@ def test_community_small_with_given_node_counts():
         inside = sum(1 for u, v in graph.edges() if (u < half) == (v < half))
         assert inside / (2 * half * (half - 1) / 2) > 0.4  # two dense communities (p_in 0.7), few bridges
         assert graph.number_of_edges() - inside >= 1
+
+    with pytest.raises(ValueError, match="even node counts"):
+        generators.community_small(node_counts=[12, 13])
+
+
+def test_community_small_default_stream_is_pinned():
+    """Every reported Community-small number (splits, fresh and paired references) depends on this random stream;
+    a change to the generator must not move it. Pinned: edge counts of the first graphs of seeds 0 and 30000."""
+    first = [g.number_of_edges() for g in generators.community_small(num_graphs=6, seed=0)]
+    paired = [g.number_of_edges() for g in generators.community_small(num_graphs=6, seed=30000)]
+    assert (first, paired) == ([44, 41, 38, 38, 21, 32], [68, 32, 23, 32, 37, 66])
