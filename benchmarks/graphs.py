@@ -229,8 +229,9 @@ def noise_study(dataset: str, seeds: list[int], fresh: int, checkpoints: dict[st
 
 
 def generator_with_training_counts(train: list[nx.Graph], num_graphs: int, seed: int) -> list[nx.Graph]:
-    """Community-small's generator with each graph's node count drawn from the training split's node counts: the
-    best any model can do that takes its node counts from the training histogram (the data module does)."""
+    """Community-small's generator with each graph's node count drawn from the training split's node counts: what
+    a model with the true graph distribution scores when it takes its node counts from the training histogram (as
+    the data module does). A reference level, not a lower bound."""
     counts = np.random.default_rng(seed).choice([g.number_of_nodes() for g in train], size=num_graphs)
     return generators.community_small(seed=1 + seed, node_counts=counts.tolist())
 
