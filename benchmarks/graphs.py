@@ -20,7 +20,9 @@ Every row uses the same split (seeded by ``--seed``). MMD^2 keys are ``{statisti
 DeFoG the ``tv`` protocol and V.U.N. on Planar and SBM.
 
 Evaluation noise (``--noise-study``): the test split of Community-small holds 20 graphs, so one sampling seed
-says little. For each method (a fresh draw of the generator itself, i.e. the noise floor; the two baselines;
+says little. For each method (a fresh draw of the generator itself, i.e. the noise floor; on Community-small
+also the generator with node counts drawn from the training graphs, ``generator_with_training_counts``; the two
+baselines;
 each ``--checkpoint NAME=CONFIG,CKPT`` at each of ``--sampling-steps``) and each of ``--sampling-seeds``, it
 draws |test| graphs and scores them against the test split, and draws ``--fresh`` graphs and scores them against
 ``--fresh`` new graphs of the generator (seed 10_000, never trained on; ``--fresh-seed S`` draws another
