@@ -31,19 +31,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from domains.graphs.validity import is_planar
 from sciddm.categorical_fields import CategoricalField
 from sciddm.errors import ConfigError, choose
 from sciddm.fields import Context
 
 Pair = tuple[int, int]
-
-
-def is_planar(graph: nx.Graph) -> bool:
-    """Planarity, with Euler's bound :math:`|E| \\le 3|V| - 6` (for :math:`|V| \\ge 3`) as a quick refusal."""
-    nodes = graph.number_of_nodes()
-    if nodes >= 3 and graph.number_of_edges() > 3 * nodes - 6:
-        return False
-    return nx.check_planarity(graph)[0]
 
 
 # Properties closed under edge deletion: the only kind the projector can keep exactly.

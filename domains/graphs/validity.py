@@ -32,9 +32,17 @@ from domains.graphs.convert import EDGE_TYPE, NODE_TYPE, adjacency
 from sciddm.errors import choose
 
 
+def is_planar(graph: nx.Graph) -> bool:
+    """Planarity, with Euler's bound :math:`|E| \\le 3|V| - 6` (for :math:`|V| \\ge 3`) as a quick refusal."""
+    nodes = graph.number_of_nodes()
+    if nodes >= 3 and graph.number_of_edges() > 3 * nodes - 6:
+        return False
+    return nx.check_planarity(graph)[0]
+
+
 def is_planar_valid(graph: nx.Graph) -> bool:
     """Connected and planar (an empty graph is not valid)."""
-    return graph.number_of_nodes() > 0 and nx.is_connected(graph) and nx.check_planarity(graph)[0]
+    return graph.number_of_nodes() > 0 and nx.is_connected(graph) and is_planar(graph)
 
 
 def sbm_p_value(graph: nx.Graph, p_intra: float = 0.3, p_inter: float = 0.005, min_blocks: int = 2,

@@ -15,12 +15,12 @@ from domains.graphs.constraints import (
     EdgeProjector,
     add_edges_keeping,
     check_absorbing_edges,
-    is_planar,
     project_graphs,
 )
 from domains.graphs.convert import to_data
 from domains.graphs.data import GraphDataModule, dense_batch
 from domains.graphs.readers import write_graphs
+from domains.graphs.validity import is_planar
 from sciddm.categorical_fields import CategoricalField
 from sciddm.checkpoints import load_model
 from sciddm.errors import ConfigError
